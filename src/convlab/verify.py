@@ -1,0 +1,339 @@
+"""Compute d_x and d_w every way the book teaches, and check that they agree.
+
+:func:`verify` draws seeded random ``x``, ``w`` and ``d_out`` for one configuration,
+runs every method on every backend and device present, and compares each result with
+a float64 numpy reference computed from the same (rounded) inputs. It also checks the
+adjoint identity ``<conv2d(x, w), dy> == <x, d_x> == <w, d_w>`` in float64, which holds
+exactly for the true gradients because conv2d is bilinear.
+"""
+
+from __future__ import annotations
+
+import html
+import importlib
+import importlib.util
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from convlab import _checks, reference, tolerance, via_conv2d
+
+__all__ = ["Report", "Row", "verify"]
+
+
+@dataclass(frozen=True)
+class Row:
+    """One result: a quantity computed by one method on one backend and device."""
+
+    quantity: str
+    method: str
+    backend: str
+    device: str
+    max_abs: float | None = None
+    max_rel: float | None = None
+    seconds: float | None = None
+    rtol: float | None = None
+    note: str = ""
+
+    @property
+    def ok(self) -> bool | None:
+        """Whether it agrees with the reference; ``None`` when it was not computed."""
+        if self.max_rel is None or self.rtol is None:
+            return None
+        return self.max_rel <= self.rtol
+
+
+@dataclass
+class Report:
+    """The table :func:`verify` returns. ``str(report)`` prints it."""
+
+    config: dict[str, Any]
+    rows: list[Row]
+    adjoint: dict[str, float]
+    adjoint_ok: bool
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def computed(self) -> list[Row]:
+        return [r for r in self.rows if r.ok is not None]
+
+    @property
+    def failed(self) -> list[Row]:
+        return [r for r in self.rows if r.ok is False]
+
+    @property
+    def ok(self) -> bool:
+        """True when every computed method agrees and the adjoint identity holds."""
+        return not self.failed and self.adjoint_ok
+
+    def records(self) -> list[dict[str, Any]]:
+        """Return the rows as dicts (e.g. for ``pandas.DataFrame``)."""
+        return [
+            {"quantity": r.quantity, "method": r.method, "backend": r.backend,
+             "device": r.device, "max_abs_err": r.max_abs, "max_rel_err": r.max_rel,
+             "time_ms": None if r.seconds is None else 1e3 * r.seconds, "rtol": r.rtol,
+             "agrees": r.ok, "note": r.note}
+            for r in self.rows
+        ]
+
+    def _cells(self) -> tuple[list[str], list[list[str]]]:
+        head = ["quantity", "method", "backend", "device", "max abs err", "rel err",
+                "time ms", "agrees"]
+        body = []
+        for r in self.rows:
+            if r.ok is None:
+                body.append([r.quantity, r.method, r.backend, r.device, "-", "-", "-",
+                             f"n/a: {r.note}"])
+                continue
+            body.append([
+                r.quantity, r.method, r.backend, r.device, f"{r.max_abs:.2e}",
+                f"{r.max_rel:.2e}", f"{1e3 * (r.seconds or 0.0):.2f}",
+                "yes" if r.ok else f"NO (tol {r.rtol:.0e})",
+            ])
+        return head, body
+
+    def summary(self) -> str:
+        c = self.config
+        return (
+            f"input {c['input_shape']} {c['data_format']}, filter {c['filter_shape']} (HWIO), "
+            f"strides {c['strides']}, padding {c['padding']} -> pads {c['pads']}, "
+            f"dilations {c['dilations']}, {c['dtype']}, seed {c['seed']}; "
+            f"output {c['output_shape']}"
+        )
+
+    def verdict(self) -> str:
+        a = self.adjoint
+        adjoint = (
+            f"adjoint identity (float64): <conv2d(x,w), dy> = {a['y_dy']:.12g}, "
+            f"<x, d_x> = {a['x_dx']:.12g}, <w, d_w> = {a['w_dw']:.12g}; "
+            f"max rel diff {a['rel_diff']:.1e} (tol {tolerance.ADJOINT_RTOL:.0e}): "
+            f"{'holds' if self.adjoint_ok else 'FAILS'}"
+        )
+        missing = len(self.rows) - len(self.computed)
+        if self.ok:
+            tail = f"all {len(self.computed)} computed results agree with the float64 reference"
+        else:
+            tail = f"{len(self.failed)} of {len(self.computed)} computed results DISAGREE"
+        if missing:
+            tail += f"; {missing} not computed (see n/a)"
+        return f"{adjoint}\n{tail}"
+
+    def __str__(self) -> str:
+        head, body = self._cells()
+        widths = [max(len(row[i]) for row in [head, *body]) for i in range(len(head))]
+        def line(cells: Sequence[str]) -> str:
+            return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths)).rstrip()
+        rule = "  ".join("-" * w for w in widths)
+        table = "\n".join([line(head), rule, *(line(row) for row in body)])
+        notes = "".join(f"\nnote: {n}" for n in self.notes)
+        return f"convlab verify: {self.summary()}\n\n{table}\n\n{self.verdict()}{notes}"
+
+    def _repr_html_(self) -> str:
+        head, body = self._cells()
+        esc = html.escape
+        rows = "".join(
+            "<tr>" + "".join(f"<td>{esc(cell)}</td>" for cell in row) + "</tr>" for row in body
+        )
+        heads = "".join(f"<th>{esc(h)}</th>" for h in head)
+        notes = "".join(f"<p>note: {esc(n)}</p>" for n in self.notes)
+        verdict = esc(self.verdict()).replace("\n", "<br>")
+        return (
+            f"<p>{esc(self.summary())}</p><table class='convlab-verify'><thead><tr>{heads}"
+            f"</tr></thead><tbody>{rows}</tbody></table><p>{verdict}</p>{notes}"
+        )
+
+
+def _timed(fn: Callable[[], Any], repeat: int) -> tuple[np.ndarray, float]:
+    """Return ``fn()``'s result as numpy and the best of ``repeat`` timings (after a warm-up)."""
+    out = np.asarray(fn())
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        np.asarray(fn())
+        best = min(best, time.perf_counter() - start)
+    return out, best
+
+
+def _tensorflow() -> tuple[Any, str]:
+    """Return ``(convlab.tf, "")`` or ``(None, why it is missing)``."""
+    if importlib.util.find_spec("tensorflow") is None:
+        return None, "TensorFlow is not installed (pip install 'convlab[tf]')"
+    try:
+        return importlib.import_module("convlab.tf"), ""
+    except Exception as err:  # a broken TF install should not hide the numpy rows
+        return None, f"TensorFlow failed to import: {err}"
+
+
+def _shape(text: str, value: Any) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{text} must be 4 ints, got {value!r}") from None
+
+
+def verify(
+    input_shape: Sequence[int] = (2, 9, 9, 3),
+    filter_shape: Sequence[int] = (3, 3, 3, 4),
+    strides: Any = 2,
+    padding: Any = "SAME",
+    dilations: Any = 1,
+    data_format: str = "NHWC",
+    dtype: str = "float32",
+    device: str = "auto",
+    seed: int = 0,
+    repeat: int = 3,
+) -> Report:
+    """Compute d_x four ways and d_w three ways on every backend present, and compare.
+
+    Parameters
+    ----------
+    input_shape : 4 ints
+        Shape of ``x`` in ``data_format`` order.
+    filter_shape : 4 ints
+        ``[KH, KW, C_in, C_out]``.
+    strides, padding, dilations, data_format
+        As in :func:`convlab.conv2d`.
+    dtype : {"float16", "float32", "float64"}
+        The dtype the methods run in; the reference is always float64.
+    device : {"auto", "cpu", "gpu", "all"}
+        Where the TensorFlow rows run: ``"auto"`` picks a GPU when TensorFlow sees one,
+        ``"all"`` gives rows for the CPU and every GPU kind present.
+    seed : int
+        Seed of ``np.random.default_rng`` for ``x``, ``w`` and ``d_out``.
+    repeat : int
+        Timed runs per method after one warm-up; the best is reported.
+
+    Returns
+    -------
+    Report
+        One row per quantity x method x backend x device, with the max absolute and
+        relative error against the reference, the time, and whether it agrees; plus the
+        adjoint check. TensorFlow rows that cannot run say why.
+
+    Examples
+    --------
+    >>> report = verify((1, 5, 5, 2), (3, 3, 2, 3), strides=1, padding="VALID")
+    >>> report.adjoint_ok
+    True
+    """
+    dt = _checks.float_dtype("dtype", dtype)
+    if not isinstance(device, str) or device.lower() not in ("auto", "cpu", "gpu", "all"):
+        raise ValueError(f"device must be 'auto', 'cpu', 'gpu' or 'all', got {device!r}")
+    if not isinstance(repeat, int) or repeat < 1:
+        raise ValueError(f"repeat must be a positive int, got {repeat!r}")
+    in_shape, f_shape = _shape("input_shape", input_shape), _shape("filter_shape", filter_shape)
+    conv = _checks.forward(in_shape, dt, f_shape, dt, strides, padding, data_format, dilations)
+    fmt = conv.data_format
+    out_shape = _checks.from_nhwc(conv.output_shape, fmt)
+
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(in_shape).astype(dt)
+    w = rng.standard_normal(f_shape).astype(dt)
+    dy = rng.standard_normal(out_shape).astype(dt)
+    x64, w64, dy64 = (a.astype(np.float64) for a in (x, w, dy))
+    args = (strides, padding, fmt, dilations)
+
+    ref = {
+        "y": reference.conv2d(x64, w64, *args),
+        "d_x": reference.conv2d_backprop_input(in_shape, w64, dy64, *args),
+        "d_w": reference.conv2d_backprop_filter(x64, f_shape, dy64, *args),
+    }
+    inner = {
+        "y_dy": float(np.vdot(ref["y"], dy64)),
+        "x_dx": float(np.vdot(x64, ref["d_x"])),
+        "w_dw": float(np.vdot(w64, ref["d_w"])),
+    }
+    scale = max(abs(v) for v in inner.values()) or 1.0
+    rel_diff = (max(inner.values()) - min(inner.values())) / scale
+    adjoint = {**inner, "rel_diff": rel_diff}
+
+    rows: list[Row] = []
+
+    def add(quantity: str, method: str, backend: str, dev: str, fn: Callable[[], Any],
+            tf32: bool = False) -> None:
+        try:
+            got, seconds = _timed(fn, repeat)
+        except NotImplementedError as err:
+            rows.append(Row(quantity, method, backend, dev, note=_short(str(err))))
+            return
+        max_abs, max_rel = tolerance.errors(got, ref[quantity])
+        rows.append(Row(quantity, method, backend, dev, max_abs, max_rel, seconds,
+                        tolerance.rtol(dt, dev, tf32)))
+
+    numpy_methods: list[tuple[str, str, Callable[[], Any]]] = [
+        ("y", "conv2d", lambda: reference.conv2d(x, w, *args)),
+        ("d_x", "via conv2d", lambda: via_conv2d.grad_input_via_conv2d(in_shape, w, dy, *args)),
+        ("d_x", "conv2d_backprop_input",
+         lambda: reference.conv2d_backprop_input(in_shape, w, dy, *args)),
+        ("d_x", "conv2d_transpose",
+         lambda: reference.conv2d_transpose(dy, w, in_shape, strides, padding, fmt, dilations)),
+        ("d_w", "via conv2d", lambda: via_conv2d.grad_filter_via_conv2d(x, f_shape, dy, *args)),
+        ("d_w", "conv2d_backprop_filter",
+         lambda: reference.conv2d_backprop_filter(x, f_shape, dy, *args)),
+    ]
+    tf_methods = ["y conv2d", "d_x autodiff", "d_x via conv2d", "d_x conv2d_backprop_input",
+                  "d_x conv2d_transpose", "d_w autodiff", "d_w via conv2d",
+                  "d_w conv2d_backprop_filter"]
+
+    ctf, why = _tensorflow()
+    if ctf is None:
+        devices = ["cpu"] if device.lower() in ("auto", "all") else [device.lower()]
+    elif device.lower() == "all":
+        devices = ["cpu", "gpu"] if ctf.gpu_available() else ["cpu"]
+    else:
+        devices = [ctf.resolve_device(device)]
+
+    order = {"y": 0, "d_x": 1, "d_w": 2}
+    for quantity, method, fn in numpy_methods:
+        add(quantity, method, "numpy", "cpu", fn)
+    for dev in devices:
+        if ctf is None:
+            for name in tf_methods:
+                quantity, method = name.split(" ", 1)
+                rows.append(Row(quantity, method, "tensorflow", dev, note=why))
+            continue
+        tf32 = dev == "gpu" and ctf.tf32_enabled()
+
+        def run(fn: Callable[..., Any], *a: Any, _dev: str = dev) -> Callable[[], Any]:
+            return lambda: ctf.as_numpy(fn(*a, device=_dev))
+
+        def autodiff(i: int, _dev: str = dev) -> Callable[[], Any]:
+            return lambda: ctf.as_numpy(ctf.autodiff(x, w, dy, *args, device=_dev)[i])
+
+        for quantity, method, fn in [
+            ("y", "conv2d", run(ctf.conv2d, x, w, *args)),
+            ("d_x", "autodiff", autodiff(0)),
+            ("d_x", "via conv2d", run(ctf.grad_input_via_conv2d, in_shape, w, dy, *args)),
+            ("d_x", "conv2d_backprop_input", run(ctf.conv2d_backprop_input, in_shape, w, dy,
+                                                 *args)),
+            ("d_x", "conv2d_transpose", run(ctf.conv2d_transpose, dy, w, in_shape, *args)),
+            ("d_w", "autodiff", autodiff(1)),
+            ("d_w", "via conv2d", run(ctf.grad_filter_via_conv2d, x, f_shape, dy, *args)),
+            ("d_w", "conv2d_backprop_filter", run(ctf.conv2d_backprop_filter, x, f_shape, dy,
+                                                  *args)),
+        ]:
+            add(quantity, method, "tensorflow", dev, fn, tf32)
+    rows.sort(key=lambda r: order[r.quantity])
+
+    notes = []
+    if ctf is not None and "gpu" in devices:
+        notes.append("TF32 is " + ("allowed" if ctf.tf32_enabled() else "off")
+                     + " for float32 on the GPU")
+    config = {
+        "input_shape": in_shape, "filter_shape": f_shape, "strides": conv.strides,
+        "padding": padding if isinstance(padding, str) else conv.pads, "pads": conv.pads,
+        "dilations": conv.dilations, "data_format": fmt, "dtype": dt.name, "seed": seed,
+        "output_shape": out_shape, "devices": devices,
+    }
+    return Report(config, rows, adjoint, rel_diff <= tolerance.ADJOINT_RTOL, notes)
+
+
+def _short(message: str) -> str:
+    """The gist of a TensorFlowUnsupportedError, for a table cell."""
+    head = message.split("; convlab.tf.")[0]
+    if ": " in head:
+        head = "TF refuses: " + head.split(": ", 1)[1]
+    return head.rstrip(".") + "; use via conv2d"

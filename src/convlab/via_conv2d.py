@@ -1,0 +1,200 @@
+"""Both gradients of conv2d, computed by conv2d itself.
+
+Conv2d is linear in ``x`` and in ``w``, so each gradient is the adjoint of a linear map,
+and each adjoint is again a convolution once the arrays are rearranged:
+
+* ``d_w`` correlates the padded input with ``d_out`` used as the filter. The batch is
+  the axis both sum over, so it moves into the channel ("in") position of both, and the
+  forward stride and dilation trade places.
+* ``d_x`` is the full correlation of ``d_out``, zero-stretched by the stride, with the
+  filter turned 180 degrees and its in/out channels swapped.
+
+The code below is written once over a handful of array operations (:class:`Ops`), so
+the same lines run on numpy's conv2d and on TensorFlow's.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from convlab import _checks, reference
+from convlab.reference import Array, IntOrInts, Padding
+
+__all__ = [
+    "grad_filter_via_conv2d",
+    "grad_input_via_conv2d",
+    "insert_zeros",
+    "rotate180",
+    "swap_in_out",
+]
+
+
+class Ops(Protocol):
+    """The array operations the identities need, for one backend (NHWC, HWIO)."""
+
+    def conv2d(self, x: Any, w: Any, strides: tuple[int, int],
+               dilations: tuple[int, int]) -> Any:
+        """VALID convolution of NHWC ``x`` with HWIO ``w``."""
+
+    def pad(self, a: Any, pads: list[tuple[int, int]]) -> Any:
+        """Zero-pad every axis of ``a`` by non-negative ``(before, after)`` amounts."""
+
+    def transpose(self, a: Any, perm: tuple[int, ...]) -> Any:
+        """Permute the axes of ``a``."""
+
+    def reshape(self, a: Any, shape: tuple[int, ...]) -> Any:
+        """Reshape ``a``."""
+
+
+class NumpyOps:
+    """:class:`Ops` on numpy arrays, with the reference ``conv2d``."""
+
+    def conv2d(self, x: Any, w: Any, strides: tuple[int, int],
+               dilations: tuple[int, int]) -> Any:
+        return reference._conv2d_padded(x, w, strides, dilations)
+
+    def pad(self, a: Any, pads: list[tuple[int, int]]) -> Any:
+        return np.pad(a, pads)
+
+    def transpose(self, a: Any, perm: tuple[int, ...]) -> Any:
+        return np.transpose(a, perm)
+
+    def reshape(self, a: Any, shape: tuple[int, ...]) -> Any:
+        return np.reshape(a, shape)
+
+
+NUMPY = NumpyOps()
+
+
+def rotate180(w: Any) -> Any:
+    """Turn a ``[KH, KW, ...]`` filter by 180 degrees in its height and width."""
+    return w[::-1, ::-1]
+
+
+def swap_in_out(w: Any, ops: Ops = NUMPY) -> Any:
+    """Swap the channel axes of an HWIO filter: ``[KH, KW, I, O] -> [KH, KW, O, I]``."""
+    return ops.transpose(w, (0, 1, 3, 2))
+
+
+def insert_zeros(dy: Any, strides: tuple[int, int], ops: Ops = NUMPY) -> Any:
+    """Insert ``s - 1`` zeros between neighbouring rows and columns of NHWC ``dy``.
+
+    Parameters
+    ----------
+    dy : array, shape (N, OH, OW, C)
+    strides : (int, int)
+
+    Returns
+    -------
+    array, shape (N, s_h*(OH-1) + 1, s_w*(OW-1) + 1, C)
+        ``out[n, s_h*i, s_w*j, c] == dy[n, i, j, c]``, zeros elsewhere.
+    """
+    for axis, s in ((1, strides[0]), (2, strides[1])):
+        if s == 1:
+            continue
+        shape = tuple(int(v) for v in dy.shape)
+        # give every element s - 1 zeros after it, flatten, drop the zeros after the last
+        spread = ops.reshape(dy, shape[:axis + 1] + (1,) + shape[axis + 1:])
+        pads = [(0, 0)] * 5
+        pads[axis + 1] = (0, s - 1)
+        spread = ops.pad(spread, pads)
+        long = shape[:axis] + (shape[axis] * s,) + shape[axis + 1:]
+        keep = [slice(None)] * 4
+        keep[axis] = slice(0, s * (shape[axis] - 1) + 1)
+        dy = ops.reshape(spread, long)[tuple(keep)]
+    return dy
+
+
+def pad_or_crop(a: Any, pads: tuple[tuple[int, int], tuple[int, int]], ops: Ops = NUMPY) -> Any:
+    """Pad the H and W axes of NHWC ``a``; a negative amount crops instead."""
+    (top, bottom), (left, right) = pads
+    h, w = int(a.shape[1]), int(a.shape[2])
+    a = a[:, max(-top, 0): h - max(-bottom, 0), max(-left, 0): w - max(-right, 0)]
+    return ops.pad(a, [(0, 0), (max(top, 0), max(bottom, 0)),
+                       (max(left, 0), max(right, 0)), (0, 0)])
+
+
+def full_padding(conv: _checks.Conv) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Padding that turns the zero-stretched ``dy`` into the full correlation's input.
+
+    Before: ``k_eff - 1 - pad_before``. After: ``k_eff - 1 - pad_after`` plus the rows
+    at the far edge of the padded input that no window reached (they get zero gradient).
+    """
+    return tuple(  # type: ignore[return-value]
+        (ax.k_eff - 1 - ax.pad_before, ax.k_eff - 1 - ax.pad_after + ax.unreached)
+        for ax in (conv.h, conv.w)
+    )
+
+
+def grad_input(conv: _checks.Conv, w: Any, dy: Any, ops: Ops) -> Any:
+    """``d_x`` of NHWC ``dy`` as one stride-1 conv2d: the identity, step by step."""
+    stretched = insert_zeros(dy, conv.strides, ops)
+    padded = pad_or_crop(stretched, full_padding(conv), ops)
+    kernel = swap_in_out(rotate180(w), ops)
+    return ops.conv2d(padded, kernel, strides=(1, 1), dilations=conv.dilations)
+
+
+def grad_filter(conv: _checks.Conv, x: Any, dy: Any, ops: Ops) -> Any:
+    """``d_w`` of NHWC ``x`` and ``dy`` as one conv2d: the identity, step by step."""
+    (top, bottom), (left, right) = conv.pads
+    xp = ops.pad(x, [(0, 0), (top, bottom), (left, right), (0, 0)])
+    x_chwn = ops.transpose(xp, (3, 1, 2, 0))  # batch -> the contracted "in" axis
+    dy_hwio = ops.transpose(dy, (1, 2, 0, 3))  # [OH, OW, N, C_out]: dy is the filter
+    dw = ops.conv2d(x_chwn, dy_hwio, strides=conv.dilations, dilations=conv.strides)
+    kh, kw = conv.filter_shape[:2]
+    return ops.transpose(dw[:, :kh, :kw, :], (1, 2, 0, 3))  # [C_in, KH, KW, C_out] -> HWIO
+
+
+def grad_input_via_conv2d(
+    input_sizes: ArrayLike,
+    filters: ArrayLike,
+    out_backprop: ArrayLike,
+    strides: IntOrInts,
+    padding: Padding,
+    data_format: str = "NHWC",
+    dilations: IntOrInts | None = None,
+) -> Array:
+    """Compute ``conv2d_backprop_input`` with ``conv2d`` alone.
+
+    Steps: insert ``s - 1`` zeros between the elements of ``out_backprop``; pad it to the
+    full correlation (crop where the forward padding exceeds the kernel); rotate the
+    filter 180 degrees and swap its in/out channels; conv2d with stride 1 and the
+    forward dilation, VALID.
+
+    Parameters and result as :func:`convlab.conv2d_backprop_input`.
+    """
+    w, dy = reference._array(filters, "filters"), reference._array(out_backprop, "out_backprop")
+    conv = _checks.backprop_input(input_sizes, w.shape, w.dtype, dy.shape, dy.dtype, strides,
+                                  padding, data_format, dilations)
+    dy_nhwc = reference.to_nhwc(reference._compute(dy), conv.data_format)
+    dx = grad_input(conv, reference._compute(w), dy_nhwc, NUMPY)
+    return reference.from_nhwc(dx.astype(conv.dtype), conv.data_format)
+
+
+def grad_filter_via_conv2d(
+    input: ArrayLike,
+    filter_sizes: ArrayLike,
+    out_backprop: ArrayLike,
+    strides: IntOrInts,
+    padding: Padding,
+    data_format: str = "NHWC",
+    dilations: IntOrInts | None = None,
+) -> Array:
+    """Compute ``conv2d_backprop_filter`` with ``conv2d`` alone.
+
+    Steps: pad ``input`` as the forward pass does; view it as ``[C_in, H, W, N]`` and
+    ``out_backprop`` as a ``[OH, OW, N, C_out]`` filter, so the batch is summed over;
+    conv2d with stride = forward dilation and dilation = forward stride, VALID; crop to
+    the kernel size and view the result as HWIO.
+
+    Parameters and result as :func:`convlab.conv2d_backprop_filter`.
+    """
+    x, dy = reference._array(input, "input"), reference._array(out_backprop, "out_backprop")
+    conv = _checks.backprop_filter(x.shape, x.dtype, filter_sizes, dy.shape, dy.dtype, strides,
+                                   padding, data_format, dilations)
+    x_nhwc = reference.to_nhwc(reference._compute(x), conv.data_format)
+    dy_nhwc = reference.to_nhwc(reference._compute(dy), conv.data_format)
+    return grad_filter(conv, x_nhwc, dy_nhwc, NUMPY).astype(conv.dtype)

@@ -25,8 +25,8 @@ from convlab.reference import (
     conv2d_loops,
     conv2d_transpose,
 )
-from convlab.via_conv2d import grad_filter_via_conv2d, grad_input_via_conv2d
 from convlab.verify import verify
+from convlab.via_conv2d import grad_filter_via_conv2d, grad_input_via_conv2d
 
 __version__ = "0.1.0"
 

@@ -132,8 +132,8 @@ def sizes(name: str, value: Any, layout: str) -> tuple[int, int, int, int]:
     """Return the 4 positive ints of ``input_sizes``, ``filter_sizes`` or ``output_shape``."""
     accepted = f"{name} must be 4 positive ints {layout}"
     try:
-        values = [v for v in np.asarray(value, dtype=object).ravel()] if np.ndim(value) == 1 else None
-    except Exception:
+        values = list(np.asarray(value, dtype=object)) if np.ndim(value) == 1 else None
+    except (TypeError, ValueError):
         values = None
     if values is None:
         raise TypeError(f"{accepted}; got {value!r}")
@@ -210,8 +210,8 @@ def _resolve(
     mode = padding(pad, fmt)
     pad_h: str | tuple[int, int] = mode if isinstance(mode, str) else mode[0]
     pad_w: str | tuple[int, int] = mode if isinstance(mode, str) else mode[1]
-    n, hi, wi, ci = input_shape
-    kh, kw, fi, fo = filter_shape
+    _, hi, wi, ci = input_shape
+    kh, kw, fi, _ = filter_shape
     if ci != fi:
         raise ValueError(
             f"{names['input']} has {ci} channels but {names['filters']} expects {fi} "
@@ -270,7 +270,7 @@ def backprop_input(
     strides: Any, pad: Any, fmt: Any, dilations: Any,
     names: dict[str, str] | None = None,
 ) -> Conv:
-    """Check the arguments of ``conv2d_backprop_input`` (or, with ``names``, ``conv2d_transpose``)."""
+    """Check ``conv2d_backprop_input``'s arguments (``conv2d_transpose``'s with ``names``)."""
     names = names or {"sizes": "input_sizes", "filters": "filters", "dy": "out_backprop"}
     fmt = data_format(fmt)
     dtype = float_dtype(names["dy"], dy_dtype)

@@ -37,7 +37,9 @@ def _array(value: ArrayLike, name: str) -> np.ndarray:
     try:
         return np.asarray(value)
     except (ValueError, TypeError) as err:
-        raise TypeError(f"{name} must be an array of floats, got {type(value).__name__}: {err}") from None
+        raise TypeError(
+            f"{name} must be an array of floats, got {type(value).__name__}: {err}"
+        ) from None
 
 
 def _compute(a: np.ndarray) -> np.ndarray:

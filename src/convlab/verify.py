@@ -124,8 +124,11 @@ class Report:
     def __str__(self) -> str:
         head, body = self._cells()
         widths = [max(len(row[i]) for row in [head, *body]) for i in range(len(head))]
+
         def line(cells: Sequence[str]) -> str:
-            return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths)).rstrip()
+            padded = (cell.ljust(width) for cell, width in zip(cells, widths, strict=True))
+            return "  ".join(padded).rstrip()
+
         rule = "  ".join("-" * w for w in widths)
         table = "\n".join([line(head), rule, *(line(row) for row in body)])
         notes = "".join(f"\nnote: {n}" for n in self.notes)
@@ -333,7 +336,7 @@ def verify(
 
 def _short(message: str) -> str:
     """The gist of a TensorFlowUnsupportedError, for a table cell."""
-    head = message.split("; convlab.tf.")[0]
+    head, _, instead = message.partition("; convlab.tf.")
     if ": " in head:
         head = "TF refuses: " + head.split(": ", 1)[1]
-    return head.rstrip(".") + "; use via conv2d"
+    return head.rstrip(".") + ("; via conv2d works" if instead else "")

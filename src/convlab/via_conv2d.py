@@ -97,11 +97,11 @@ def insert_zeros(dy: Any, strides: tuple[int, int], ops: Ops = NUMPY) -> Any:
             continue
         shape = tuple(int(v) for v in dy.shape)
         # give every element s - 1 zeros after it, flatten, drop the zeros after the last
-        spread = ops.reshape(dy, shape[:axis + 1] + (1,) + shape[axis + 1:])
+        spread = ops.reshape(dy, (*shape[:axis + 1], 1, *shape[axis + 1:]))
         pads = [(0, 0)] * 5
         pads[axis + 1] = (0, s - 1)
         spread = ops.pad(spread, pads)
-        long = shape[:axis] + (shape[axis] * s,) + shape[axis + 1:]
+        long = (*shape[:axis], shape[axis] * s, *shape[axis + 1:])
         keep = [slice(None)] * 4
         keep[axis] = slice(0, s * (shape[axis] - 1) + 1)
         dy = ops.reshape(spread, long)[tuple(keep)]

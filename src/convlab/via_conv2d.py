@@ -109,12 +109,16 @@ def insert_zeros(dy: Any, strides: tuple[int, int], ops: Ops = NUMPY) -> Any:
 
 
 def pad_or_crop(a: Any, pads: tuple[tuple[int, int], tuple[int, int]], ops: Ops = NUMPY) -> Any:
-    """Pad the H and W axes of NHWC ``a``; a negative amount crops instead."""
+    """Pad the H and W axes of NHWC ``a``; a negative amount crops instead.
+
+    Padding comes first: a crop on one side may reach into the padding of the other
+    (when every window lies in the forward padding).
+    """
     (top, bottom), (left, right) = pads
+    a = ops.pad(a, [(0, 0), (max(top, 0), max(bottom, 0)), (max(left, 0), max(right, 0)),
+                    (0, 0)])
     h, w = int(a.shape[1]), int(a.shape[2])
-    a = a[:, max(-top, 0): h - max(-bottom, 0), max(-left, 0): w - max(-right, 0)]
-    return ops.pad(a, [(0, 0), (max(top, 0), max(bottom, 0)),
-                       (max(left, 0), max(right, 0)), (0, 0)])
+    return a[:, max(-top, 0): h - max(-bottom, 0), max(-left, 0): w - max(-right, 0)]
 
 
 def full_padding(conv: _checks.Conv) -> tuple[tuple[int, int], tuple[int, int]]:

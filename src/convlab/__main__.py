@@ -19,11 +19,13 @@ def _ints(text: str) -> tuple[int, ...]:
 def _padding(text: str) -> str | list[list[int]]:
     if text.upper() in ("VALID", "SAME"):
         return text.upper()
-    values = _ints(text)
+    accepted = f"padding must be VALID, SAME or 4 ints top,bottom,left,right; got {text!r}"
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(accepted) from None
     if len(values) != 4:
-        raise argparse.ArgumentTypeError(
-            f"padding must be VALID, SAME or 4 ints top,bottom,left,right; got {text!r}"
-        )
+        raise argparse.ArgumentTypeError(accepted)
     return [[values[0], values[1]], [values[2], values[3]]]
 
 

@@ -48,9 +48,13 @@ def window(value: Any, name: str, fmt: str) -> tuple[int, int]:
     if _is_int(value):
         values = [value]
     elif isinstance(value, (Sequence, np.ndarray)) and not isinstance(value, str):
-        values = list(np.asarray(value, dtype=object).ravel()) if np.ndim(value) else []
-        if np.ndim(value) != 1:
+        try:
+            flat = np.ndim(value) == 1
+        except ValueError:  # ragged nesting
+            flat = False
+        if not flat:
             raise ValueError(f"{accepted}; got {value!r}")
+        values = list(np.asarray(value, dtype=object))
     else:
         raise TypeError(f"{accepted}; got {value!r}")
     if not all(_is_int(v) for v in values):
@@ -112,8 +116,11 @@ def float_dtype(name: str, dtype: Any) -> np.dtype:
     except TypeError:
         dt = None
     if dt not in FLOAT_DTYPES:
+        shown = dt.name if dt is not None else repr(dtype)
+        if name == "dtype":
+            raise TypeError(f"dtype must be 'float16', 'float32' or 'float64', got {shown}")
         raise TypeError(
-            f"{name} must hold float16, float32 or float64 values, got dtype {dtype}; "
+            f"{name} must hold float16, float32 or float64 values, got dtype {shown}; "
             f"convert it first, e.g. {name}.astype(np.float32)"
         )
     return dt
@@ -137,7 +144,8 @@ def sizes(name: str, value: Any, layout: str) -> tuple[int, int, int, int]:
         values = None
     if values is None:
         raise TypeError(f"{accepted}; got {value!r}")
-    if not all(_is_int(v) or (isinstance(v, np.ndarray) and v.ndim == 0) for v in values):
+    if not all(_is_int(v) or (isinstance(v, np.ndarray) and v.ndim == 0 and v.dtype.kind in "iu")
+               for v in values):
         raise TypeError(f"{accepted}; got {value!r}")
     return rank4(name, tuple(int(v) for v in values), layout)
 
@@ -250,7 +258,7 @@ def _out_backprop_matches(conv: Conv, dy_shape: tuple[int, int, int, int], names
     if co != conv.filter_shape[3]:
         raise ValueError(
             f"{names['dy']} has {co} channels but {names['filters']} has "
-            f"{conv.filter_shape[3]} output channels"
+            f"{conv.filter_shape[3]} {names.get('last_axis', 'out_channels')} (its last axis)"
         )
     if (oh, ow) != (conv.h.out, conv.w.out):
         raise ValueError(
@@ -308,7 +316,8 @@ def backprop_filter(
     dy = rank4("out_backprop", tuple(dy_shape), _LAYOUT[fmt])
     conv = _resolve(x_shape, w_shape, strides, pad, fmt, dilations, dtype,
                     {"input": "input", "filters": "filter_sizes"})
-    _out_backprop_matches(conv, dy, {"dy": "out_backprop", "filters": "filter_sizes"}, "input")
+    _out_backprop_matches(conv, dy, {"dy": "out_backprop", "filters": "filter_sizes"},
+                          "input with filter_sizes")
     return conv
 
 

@@ -302,7 +302,7 @@ def conv2d_transpose(
     """
     dy, w = _array(input, "input"), _array(filters, "filters")
     names = {"sizes": "output_shape", "filters": "filters", "dy": "input",
-             "layout": "[height, width, output_channels, in_channels]"}
+             "layout": "[height, width, output_channels, in_channels]", "last_axis": "in_channels"}
     conv = _checks.backprop_input(output_shape, w.shape, w.dtype, dy.shape, dy.dtype, strides,
                                   padding, data_format, dilations, names=names)
     return _backprop_input(conv, _compute(w), to_nhwc(_compute(dy), conv.data_format))

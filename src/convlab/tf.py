@@ -248,7 +248,7 @@ def conv2d_transpose(
     dy, ds, dd = _meta(input, "input")
     w, ws, wd = _meta(filters, "filters")
     names = {"sizes": "output_shape", "filters": "filters", "dy": "input",
-             "layout": "[height, width, output_channels, in_channels]"}
+             "layout": "[height, width, output_channels, in_channels]", "last_axis": "in_channels"}
     conv = _checks.backprop_input(output_shape, ws, wd, ds, dd, strides, padding, data_format,
                                   dilations, names=names)
     fmt = conv.data_format

@@ -105,7 +105,7 @@ def _tf_reason(err: Exception) -> str:
     text = getattr(err, "message", None) or str(err)
     text = re.sub(r"\{\{function_node [^}]*\}\}", "", text)
     text = re.sub(r"\s*\[Op:[^\]]*\].*", "", text, flags=re.S)
-    return " ".join(text.split())
+    return " ".join(text.split()).rstrip(".")
 
 
 @contextlib.contextmanager

@@ -91,3 +91,13 @@ class Config:
         except ValueError:
             return False
         return True
+
+
+def ids(cfg: Config) -> str:
+    """A readable test id, e.g. ``NHWC-n2-7x6-c3to2-k3x3-s22-d11-SAME``."""
+    pad = cfg.padding
+    if not isinstance(pad, str):
+        pad = "x".join(str(v) for pair in pad for v in pair)
+    return (f"{cfg.data_format}-n{cfg.n}-{cfg.h}x{cfg.w}-c{cfg.c_in}to{cfg.c_out}"
+            f"-k{cfg.kh}x{cfg.kw}-s{cfg.strides[0]}{cfg.strides[1]}"
+            f"-d{cfg.dilations[0]}{cfg.dilations[1]}-{pad}")

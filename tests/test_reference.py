@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import convlab
-from _support import Config, assert_close
+from _support import Config, assert_close, ids
 from convlab import geometry, tolerance
 from convlab.via_conv2d import insert_zeros, rotate180, swap_in_out
 
@@ -28,13 +28,6 @@ GRID = [c for c in GRID if c.fits()]
 SMALL = GRID[::7]
 
 
-def ids(cfg: Config) -> str:
-    pad = cfg.padding
-    if not isinstance(pad, str):
-        pad = "x".join(str(v) for pair in pad for v in pair)
-    return (f"{cfg.data_format}-n{cfg.n}-{cfg.h}x{cfg.w}-c{cfg.c_in}to{cfg.c_out}"
-            f"-k{cfg.kh}x{cfg.kw}-s{cfg.strides[0]}{cfg.strides[1]}"
-            f"-d{cfg.dilations[0]}{cfg.dilations[1]}-{pad}")
 
 
 def gradients(cfg: Config, x, w, dy):

@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import convlab
-from _support import Config, assert_close, oracle_checked
+from _support import Config, assert_close, ids, oracle_checked
 
 pytestmark = pytest.mark.tf
 
@@ -160,13 +160,6 @@ def check_against_tf(ctf, tf, cfg: Config, dtype: Any, rng: np.random.Generator)
     oracle_checked()
 
 
-def ids(cfg: Config) -> str:
-    pad = cfg.padding
-    if not isinstance(pad, str):
-        pad = "x".join(str(v) for pair in pad for v in pair)
-    return (f"{cfg.data_format}-n{cfg.n}-{cfg.h}x{cfg.w}-c{cfg.c_in}to{cfg.c_out}"
-            f"-k{cfg.kh}x{cfg.kw}-s{cfg.strides[0]}{cfg.strides[1]}"
-            f"-d{cfg.dilations[0]}{cfg.dilations[1]}-{pad}")
 
 
 # --- 1. a deterministic grid ------------------------------------------------------------

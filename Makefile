@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: install test lint verify clean
+.PHONY: install test lint verify clean book lab
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,3 +30,41 @@ verify: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis src/*.egg-info
+	rm -rf _build _vendor node_modules
+
+# ---------------------------------------------------------------------------------------
+# The book (Jupyter Book 1). The built site loads nothing from other hosts: MathJax comes
+# from the npm package pinned in package-lock.json and is served from the site itself.
+NPM      ?= npm
+BOOK_OUT := _build/html
+MATHJAX  := _vendor/mathjax/tex-chtml.js
+JUPYTER_SETTINGS := $(VENV)/share/jupyter/lab/settings
+LAB_ARGS ?=
+
+node_modules/.package-lock.json: package.json package-lock.json
+	$(NPM) ci --ignore-scripts --no-audit --no-fund
+	touch $@
+
+# MathJax's combined TeX-to-HTML bundle plus the pieces it loads on demand (extensions,
+# fonts, the menu's accessibility tools); served at /mathjax/ through html_extra_path
+$(MATHJAX): node_modules/.package-lock.json
+	rm -rf _vendor/mathjax
+	mkdir -p _vendor/mathjax
+	cd node_modules/mathjax/es5 && cp -R tex-chtml.js input output a11y ui sre adaptors \
+		$(CURDIR)/_vendor/mathjax/
+
+## the book: every chapter executed; any warning or failing cell fails the build
+book: $(STAMP) $(MATHJAX)
+	rm -rf $(BOOK_OUT)
+	TF_CPP_MIN_LOG_LEVEL=2 PATH="$(CURDIR)/$(BIN):$$PATH" \
+		$(BIN)/jupyter-book build . --all -W -n --keep-going
+	@echo
+	@echo "The book is built. Open $(CURDIR)/$(BOOK_OUT)/index.html"
+
+## the chapters as notebooks in JupyterLab (jupytext opens the .md files as notebooks);
+## extra options in LAB_ARGS, e.g. make lab LAB_ARGS='--no-browser --port 8890'
+lab: $(STAMP)
+	mkdir -p $(JUPYTER_SETTINGS)
+	printf '%s\n' '{"@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"markdown": "Jupytext Notebook", "myst": "Jupytext Notebook"}}}' \
+		> $(JUPYTER_SETTINGS)/overrides.json
+	cd book && TF_CPP_MIN_LOG_LEVEL=2 PATH="$(CURDIR)/$(BIN):$$PATH" ../$(BIN)/jupyter lab $(LAB_ARGS)

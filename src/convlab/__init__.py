@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from convlab._checks import Conv, conv_geometry
 from convlab.geometry import output_size, same_padding, valid_input_sizes
 from convlab.reference import (
     conv2d,
@@ -31,11 +32,13 @@ from convlab.via_conv2d import grad_filter_via_conv2d, grad_input_via_conv2d
 __version__ = "0.1.0"
 
 __all__ = [
+    "Conv",
     "conv2d",
     "conv2d_backprop_filter",
     "conv2d_backprop_input",
     "conv2d_loops",
     "conv2d_transpose",
+    "conv_geometry",
     "grad_filter_via_conv2d",
     "grad_input_via_conv2d",
     "output_size",

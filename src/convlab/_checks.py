@@ -29,7 +29,7 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def data_format(value: Any) -> str:
+def check_data_format(value: Any) -> str:
     """Return ``"NHWC"`` or ``"NCHW"``."""
     if not isinstance(value, str) or value.upper() not in _LAYOUT:
         raise ValueError(f"data_format must be 'NHWC' or 'NCHW', got {value!r}")
@@ -238,13 +238,51 @@ def forward(
     strides: Any, pad: Any, fmt: Any, dilations: Any,
 ) -> Conv:
     """Check the arguments of ``conv2d``."""
-    fmt = data_format(fmt)
+    fmt = check_data_format(fmt)
     dtype = float_dtype("input", input_dtype)
     _same_dtype(("input", "filters"), dtype, float_dtype("filters", filter_dtype))
     x_shape = to_nhwc(rank4("input", tuple(input_shape), _LAYOUT[fmt]), fmt)
     w_shape = rank4("filters", tuple(filter_shape), _FILTER_LAYOUT)
     names = {"input": "input", "filters": "filters"}
     return _resolve(x_shape, w_shape, strides, pad, fmt, dilations, dtype, names)
+
+
+def conv_geometry(
+    input_shape: Any,
+    filter_shape: Any,
+    strides: Any,
+    padding: Any,
+    data_format: str = "NHWC",
+    dilations: Any = None,
+) -> Conv:
+    """Resolve a convolution's sizes: padding per side, output size, unreached rows.
+
+    Parameters
+    ----------
+    input_shape : 4 ints
+        Shape of ``x`` in ``data_format`` order.
+    filter_shape : 4 ints
+        ``[KH, KW, C_in, C_out]``.
+    strides, padding, data_format, dilations
+        As in :func:`convlab.conv2d`.
+
+    Returns
+    -------
+    Conv
+        ``.h`` and ``.w`` are :class:`convlab.geometry.Axis` records; ``.pads``,
+        ``.strides``, ``.dilations`` and ``.output_shape`` (NHWC) summarise them.
+
+    Examples
+    --------
+    >>> conv_geometry((1, 8, 8, 3), (3, 3, 3, 4), strides=2, padding="SAME").pads
+    ((0, 1), (0, 1))
+    """
+    fmt = check_data_format(data_format)
+    x_shape = to_nhwc(sizes("input_shape", input_shape, _LAYOUT[fmt]), fmt)
+    w_shape = sizes("filter_shape", filter_shape, _FILTER_LAYOUT)
+    names = {"input": "input_shape", "filters": "filter_shape"}
+    return _resolve(x_shape, w_shape, strides, padding, fmt, dilations, np.dtype(np.float64),
+                    names)
 
 
 def _out_backprop_matches(conv: Conv, dy_shape: tuple[int, int, int, int], names: dict[str, str],
@@ -280,7 +318,7 @@ def backprop_input(
 ) -> Conv:
     """Check ``conv2d_backprop_input``'s arguments (``conv2d_transpose``'s with ``names``)."""
     names = names or {"sizes": "input_sizes", "filters": "filters", "dy": "out_backprop"}
-    fmt = data_format(fmt)
+    fmt = check_data_format(fmt)
     dtype = float_dtype(names["dy"], dy_dtype)
     _same_dtype((names["dy"], names["filters"]), dtype, float_dtype(names["filters"], filter_dtype))
     x_shape = to_nhwc(sizes(names["sizes"], input_sizes, _LAYOUT[fmt]), fmt)
@@ -308,7 +346,7 @@ def backprop_filter(
     strides: Any, pad: Any, fmt: Any, dilations: Any,
 ) -> Conv:
     """Check the arguments of ``conv2d_backprop_filter``."""
-    fmt = data_format(fmt)
+    fmt = check_data_format(fmt)
     dtype = float_dtype("input", input_dtype)
     _same_dtype(("input", "out_backprop"), dtype, float_dtype("out_backprop", dy_dtype))
     x_shape = to_nhwc(rank4("input", tuple(input_shape), _LAYOUT[fmt]), fmt)

@@ -183,6 +183,7 @@ def draw_axis_windows(
         text = str(p - axis.pad_before) if is_input else "0"
         ax.text(p + 0.5, 0.5, text, ha="center", va="center", fontsize=fontsize,
                 color="black" if is_input else "#777777")
+    ax.text(-0.4, 0.5, "input", ha="right", va="center", fontsize=fontsize)
     for o in range(axis.out):
         row = -1.1 - 0.9 * o
         start = o * stride

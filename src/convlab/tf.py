@@ -281,7 +281,7 @@ def autodiff(
     conv = _checks.gradients(xs, xd, ws, wd, ds, dd, strides, padding, data_format, dilations)
     fmt = conv.data_format
     with _on(device, "the gradient of conv2d (GradientTape)",
-             "grad_input_via_conv2d and convlab.tf.grad_filter_via_conv2d"):
+             "grad_input_via_conv2d (with grad_filter_via_conv2d)"):
         x, w, dy = (tf.convert_to_tensor(v) for v in (x, w, dy))
         with tf.GradientTape() as tape:
             tape.watch([x, w])

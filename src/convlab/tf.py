@@ -109,7 +109,7 @@ def _tf_reason(err: Exception) -> str:
 
 
 @contextlib.contextmanager
-def _on(device: str, what: str, instead: str | None) -> Iterator[str]:
+def _on(device: str, what: str, *instead: str) -> Iterator[str]:
     """Run the body on ``device``; turn TensorFlow's kernel errors into a clear one."""
     name = resolve_device(device)
     if name == "gpu" and not _tf32["applied"]:
@@ -118,9 +118,11 @@ def _on(device: str, what: str, instead: str | None) -> Iterator[str]:
         with tf.device("/GPU:0" if name == "gpu" else "/CPU:0"):
             yield name
     except tf.errors.OpError as err:
+        names = " and ".join(f"convlab.tf.{name}" for name in instead)
+        verb = "computes" if len(instead) == 1 else "compute"
         hint = (
-            f"; convlab.tf.{instead} computes the same result from the forward conv2d alone "
-            "and works here"
+            f"; {names} {verb} the same result from the forward conv2d alone and work"
+            f"{'s' if len(instead) == 1 else ''} here"
             if instead
             else ""
         )
@@ -170,7 +172,7 @@ def conv2d(
     w, ws, wd = _meta(filters, "filters")
     conv = _checks.forward(xs, xd, ws, wd, strides, padding, data_format, dilations)
     fmt = conv.data_format
-    with _on(device, "conv2d", None):
+    with _on(device, "conv2d"):
         return tf.nn.conv2d(
             x, w, strides=_spatial4(conv.strides, fmt), padding=_tf_padding(padding, conv),
             data_format=fmt, dilations=_spatial4(conv.dilations, fmt),
@@ -280,8 +282,8 @@ def autodiff(
     dy, ds, dd = _meta(out_backprop, "out_backprop")
     conv = _checks.gradients(xs, xd, ws, wd, ds, dd, strides, padding, data_format, dilations)
     fmt = conv.data_format
-    with _on(device, "the gradient of conv2d (GradientTape)",
-             "grad_input_via_conv2d (with grad_filter_via_conv2d)"):
+    with _on(device, "the gradient of conv2d (GradientTape)", "grad_input_via_conv2d",
+             "grad_filter_via_conv2d"):
         x, w, dy = (tf.convert_to_tensor(v) for v in (x, w, dy))
         with tf.GradientTape() as tape:
             tape.watch([x, w])
@@ -341,7 +343,7 @@ def grad_input_via_conv2d(
     dy, ds, dd = _meta(out_backprop, "out_backprop")
     conv = _checks.backprop_input(input_sizes, ws, wd, ds, dd, strides, padding, data_format,
                                   dilations)
-    with _on(device, "grad_input_via_conv2d", None):
+    with _on(device, "grad_input_via_conv2d"):
         w, dy = tf.convert_to_tensor(w), _to_nhwc(tf.convert_to_tensor(dy), conv.data_format)
         dx = via_conv2d.grad_input(conv, w, dy, TENSORFLOW)
         return _from_nhwc(dx, conv.data_format)
@@ -362,7 +364,7 @@ def grad_filter_via_conv2d(
     dy, ds, dd = _meta(out_backprop, "out_backprop")
     conv = _checks.backprop_filter(xs, xd, filter_sizes, ds, dd, strides, padding, data_format,
                                    dilations)
-    with _on(device, "grad_filter_via_conv2d", None):
+    with _on(device, "grad_filter_via_conv2d"):
         x = _to_nhwc(tf.convert_to_tensor(x), conv.data_format)
         dy = _to_nhwc(tf.convert_to_tensor(dy), conv.data_format)
         return via_conv2d.grad_filter(conv, x, dy, TENSORFLOW)

@@ -20,9 +20,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
 
-## every test: lint, types, doctests, the numpy reference, TensorFlow as the oracle, the CLI
-test: lint
-	CONVLAB_REQUIRE_TF=1 $(BIN)/python -m pytest -n $(PYTEST_WORKERS) -q
+## every test: lint, types, doctests, the numpy reference, TensorFlow as the oracle, the CLI,
+## the strict book build and, where Chromium is installed, the explorers in a real browser
+test: lint book
+	CONVLAB_REQUIRE_TF=1 CONVLAB_BOOK_BUILT=1 $(BIN)/python -m pytest -n $(PYTEST_WORKERS) -q
 
 ## the verification table: d_x four ways and d_w three ways, every backend, one config
 verify: $(STAMP)

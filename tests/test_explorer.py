@@ -1,0 +1,70 @@
+"""The explorers from Python: the static HTML and the live ipywidgets version."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+
+from convlab.explorer import MAX_BYTES, frame_html, live_explorer, static_explorer
+from convlab.trace import OPERATIONS
+
+
+@pytest.mark.parametrize("op", list(OPERATIONS))
+def test_static_explorer_is_self_contained(op):
+    ex = static_explorer(op)
+    page = ex._repr_html_()
+    assert ex.nbytes == len(page.encode()) <= MAX_BYTES
+    # the data is embedded as JSON, one trace per preset
+    data = re.search(r'<script type="application/json" id="[^"]+-data">(.*?)</script>', page, re.S)
+    assert data is not None
+    payload = json.loads(data.group(1))
+    assert [p["label"] for p in payload["presets"]][:2] == ["stride 1, VALID", "stride 2, SAME"]
+    # nothing is loaded from anywhere: no src=, href= or url(http...)
+    assert not re.search(r"\b(src|href)\s*=", page)
+    assert "http://" not in page and "https://" not in page
+
+
+def test_live_explorer_recomputes_on_every_control():
+    ex = live_explorer("d_x_gather")
+    first, view = ex.trace, ex.view.value
+    assert first is not None and "d_out" in view
+    changes = [
+        (ex.strides, 2), (ex.padding, "SAME"), (ex.dilations, 2), (ex.input_size, 6),
+        (ex.kernel_size, 2), (ex.in_channels, 2), (ex.out_channels, 2),
+        (ex.padding, "explicit"), (ex.pad, 2), (ex.op, "d_w"), (ex.op, "conv2d_transpose"),
+    ]
+    for control, value in changes:
+        before, before_view = ex.trace, ex.view.value
+        t0 = time.perf_counter()
+        control.value = value
+        elapsed = time.perf_counter() - t0
+        assert ex.trace is not before, control.description
+        assert ex.trace.params != before.params or ex.trace.op != before.op
+        assert ex.view.value != before_view, control.description
+        assert elapsed < 0.1, f"{control.description}: {elapsed * 1000:.0f} ms"
+    assert ex.trace.params["channels"] == [2, 2] and ex.trace.params["pads"] == [[2, 2], [2, 2]]
+    assert ex.frame.max == len(ex.trace.frames) - 1 == ex.play.max
+    # stepping redraws: another frame, another highlighted cell and term
+    ex.frame.value = 1
+    one = ex.view.value
+    ex.frame.value = 2
+    assert ex.view.value != one and 'data-frame="2"' in ex.view.value
+
+
+def test_live_explorer_reports_impossible_settings():
+    ex = live_explorer("forward", input_size=3)
+    before = ex.trace
+    ex.kernel_size.value = 4  # larger than the input, VALID
+    assert ex.trace is before
+    assert "does not fit" in ex.message.value
+
+
+def test_frame_html_marks_highlight_and_focus():
+    ex = static_explorer("forward", [{"label": "one"}])
+    t = ex.traces[0]
+    page = frame_html(t, 1)
+    assert page.count("cvx-c r-data hl") >= 9 and " fx" in page
+    assert "y[0,0] = " in page

@@ -1,0 +1,229 @@
+"""The static explorers in a real browser: headless Chromium driven by Playwright.
+
+The page is the built book's ``_build/html/book/explorers.html`` when it exists (``make
+book`` first; ``CONVLAB_SITE`` may name another built site), otherwise a page holding the
+same five explorers, written here. It is served from 127.0.0.1; every explorer must render,
+step on a click and on the → key (the highlighted cells and the term change), change its
+grids with the setting menu, log no console error and send no request off the local server.
+A screenshot per explorer lands in ``test-output/``; the step timings and sizes are printed.
+
+Needs the ``playwright`` package and Debian's ``chromium`` (Playwright's own browser
+download is not used). Set ``CONVLAB_REQUIRE_BROWSER=1`` to fail instead of skip without them.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import statistics
+import threading
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+OUTPUT = ROOT / "test-output"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+OPS = ["forward", "d_w", "d_x_scatter", "d_x_gather", "conv2d_transpose"]
+# sphinx-thebe declares this constant twice on every Jupyter Book 1 page: not ours
+KNOWN_ERRORS = ("THEBE_JS_URL",)
+
+
+def _missing(reason: str):
+    if os.environ.get("CONVLAB_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"CONVLAB_REQUIRE_BROWSER=1 but {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    path = os.environ.get("CONVLAB_CHROMIUM") or shutil.which("chromium")
+    if not path:
+        _missing("Debian's chromium is not installed (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("the playwright package is not installed")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """(directory served, path of the explorers page in it)."""
+    built = Path(os.environ.get("CONVLAB_SITE", ROOT / "_build" / "html"))
+    if (built / "book" / "explorers.html").exists():
+        return built, "book/explorers.html"
+    from convlab.explorer import static_explorer
+
+    root = tmp_path_factory.mktemp("explorers")
+    body = "\n".join(static_explorer(op)._repr_html_() for op in OPS)
+    (root / "explorers.html").write_text(
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>explorers</title></head><body>{body}</body></html>", encoding="utf-8")
+    return root, "explorers.html"
+
+
+@pytest.fixture(scope="module")
+def server(site):
+    directory, page = site
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(directory)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/{page}", directory / page
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def page(chromium, server):
+    url, _ = server
+    context = chromium.new_context(viewport={"width": 1100, "height": 900})
+    pg = context.new_page()
+    record = {"requests": [], "errors": []}
+    pg.on("request", lambda r: record["requests"].append(r.url))
+    url_path = urlparse(url).path
+
+    def console(m) -> None:
+        # errors from the page's inline scripts (the explorers are inline); the theme's own
+        # files under _static/ log their notices (e.g. pydata-sphinx-theme's theme mode)
+        source = urlparse(m.location.get("url") or url).path
+        if m.type == "error" and source == url_path:
+            record["errors"].append(m.text)
+
+    pg.on("console", console)
+    pg.on("pageerror", lambda e: record["errors"].append(str(e)))
+    pg.goto(url, wait_until="load")
+    pg.record = record
+    yield pg
+    context.close()
+
+
+# the highlighted and written cells, and the term, of one explorer
+_STATE = """root => ({
+  hl: Array.from(root.querySelectorAll('.cvx-grid .cvx-c.hl, .cvx-grid .cvx-c.fx')).map(c => {
+    const fig = c.closest('figure').dataset.grid;
+    const cells = Array.from(c.parentNode.children);
+    return fig + ':' + cells.indexOf(c) + ':' + c.className;
+  }).join('|'),
+  term: root.querySelector('.cvx-term').textContent,
+  frame: root.dataset.frame,
+  params: root.querySelector('.cvx-params').textContent,
+  grids: Array.from(root.querySelectorAll('.cvx-grid')).map(g => g.textContent
+    + Array.from(g.querySelectorAll('.cvx-c')).map(c => c.className).join()).join('#'),
+})"""
+
+_TIMING = """root => {
+  const ex = ConvlabExplorer.get(root.id);
+  ex.act('first');
+  const times = [];
+  for (let i = 0; i < ex.states.length - 1; i++) {
+    const t0 = performance.now();
+    ex.act('next');
+    void root.offsetHeight;  // include style and layout
+    times.push(performance.now() - t0);
+  }
+  ex.act('first');
+  return times;
+}"""
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_explorer_steps_in_the_browser(page, op):
+    root = page.locator(f'.cvx[data-op="{op}"]').first
+    root.wait_for()
+    assert root.locator(".cvx-grid").count() >= 3
+    assert root.locator(".cvx-badge", has_text="INPUT").count() >= 1
+    assert root.locator(".cvx-badge", has_text="OUTPUT").count() >= 1
+    start = root.evaluate(_STATE)
+    assert start["frame"] == "0" and start["term"]
+
+    root.locator("button.cvx-next").click()
+    one = root.evaluate(_STATE)
+    assert one["frame"] == "1"
+    assert one["hl"] != start["hl"] and one["term"] != start["term"]
+
+    root.focus()
+    page.keyboard.press("ArrowRight")
+    two = root.evaluate(_STATE)
+    assert two["frame"] == "2"
+    assert two["hl"] != one["hl"] and two["term"] != one["term"]
+    page.keyboard.press("ArrowLeft")
+    assert root.evaluate(_STATE)["frame"] == "1"
+
+    page.keyboard.press(" ")  # plays
+    assert root.locator("button.cvx-play").get_attribute("aria-pressed") == "true"
+    page.keyboard.press(" ")  # pauses
+    assert root.locator("button.cvx-play").get_attribute("aria-pressed") == "false"
+
+    root.locator("select.cvx-preset").select_option("1")
+    assert root.evaluate(_STATE)["frame"] == "0"
+    assert root.locator(".cvx-params").text_content() != start["params"]
+    root.focus()
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    other = root.evaluate(_STATE)
+    assert other["frame"] == "2" and other["grids"] != two["grids"]
+    root.locator("select.cvx-preset").select_option("0")
+    assert root.evaluate(_STATE)["grids"] == start["grids"]
+
+    times = root.evaluate(_TIMING)
+    print(f"\n{op}: {len(times)} steps, median {statistics.median(times):.2f} ms, "
+          f"max {max(times):.2f} ms per step (script + layout)")
+    assert statistics.median(times) < 16
+
+    root.locator("button.cvx-next").click()
+    OUTPUT.mkdir(exist_ok=True)
+    root.screenshot(path=str(OUTPUT / f"explorer-{op}.png"))
+
+    ours = [e for e in page.record["errors"] if not any(k in e for k in KNOWN_ERRORS)]
+    assert ours == []
+    away = [u for u in page.record["requests"]
+            if urlparse(u).scheme not in ("data", "blob")
+            and urlparse(u).hostname != "127.0.0.1"]
+    assert away == []
+
+
+def test_explorers_fit_the_budget_and_stack_on_a_phone(chromium, server):
+    url, path = server
+    context = chromium.new_context(viewport={"width": 380, "height": 800})
+    pg = context.new_page()
+    pg.goto(url, wait_until="load")
+    sizes = pg.evaluate("""() => Array.from(document.querySelectorAll('.cvx')).map(root => {
+        const data = document.getElementById(root.id + '-data');
+        let n = data.textContent.length;
+        for (let e = data.nextElementSibling; e && e.tagName !== 'DIV'; e = e.nextElementSibling) {
+          n += e.outerHTML.length;
+        }
+        return [root.dataset.op, n];
+      })""")
+    print(f"\npage {path.stat().st_size} bytes; explorers (data + script + style): {sizes}")
+    assert len(sizes) >= len(OPS)
+    assert all(n <= 1_000_000 for _, n in sizes)
+    # at phone width the grids and the term stack: nothing wider than the viewport
+    for op in OPS:
+        root = pg.locator(f'.cvx[data-op="{op}"]').first
+        box = root.bounding_box()
+        assert box["width"] <= 380
+        widths = root.evaluate("r => Array.from(r.querySelectorAll('.cvx-grid, .cvx-side'))"
+                               ".map(e => e.getBoundingClientRect().right)")
+        assert max(widths) <= box["x"] + box["width"] + 1
+    OUTPUT.mkdir(exist_ok=True)
+    pg.locator('.cvx[data-op="d_x_gather"]').first.screenshot(
+        path=str(OUTPUT / "explorer-d_x_gather-380px.png"))
+    context.close()

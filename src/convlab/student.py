@@ -1,0 +1,302 @@
+"""Build the student edition of the book: notebooks without the solutions.
+
+Run as ``python -m convlab.student OUTDIR`` (from the repository root, or with
+``--root`` naming it). Every chapter listed in ``_toc.yml`` (MyST Markdown notebooks read
+by jupytext) becomes ``OUTDIR/<chapter>.ipynb``, and ``OUTDIR.zip`` holds the folder.
+Needs jupytext and nbformat (the ``book`` extra); ``import convlab`` never imports this.
+
+What changes, chapter by chapter:
+
+* **Solutions are removed**: everything between a ``{solution-start}`` and a
+  ``{solution-end}`` directive (sphinx-exercise's gated form, across cells), and every
+  ``{solution}`` block. ``{exercise-start}`` / ``{exercise}`` directives become a bold
+  **Exercise** line, since Jupyter does not render MyST directives.
+* **Exercise stubs stay**: a code cell tagged ``exercise-stub`` is kept even inside a
+  solution, with the body of every top-level function replaced by a ``TODO`` comment and
+  ``raise NotImplementedError`` (the ``def`` line, its signature and its docstring are
+  kept); other statements (the checker call) are kept, and lines ending in
+  ``# solution-only`` are dropped. For example, in the book::
+
+      ```{code-cell} ipython3
+      :tags: [exercise-stub]
+
+      def rot180(w):
+          \"\"\"w (HWIO) turned 180 degrees in H and W, channels swapped.\"\"\"
+          return np.transpose(w[::-1, ::-1], (0, 1, 3, 2))
+
+      result = exercises.check_rot180(rot180)
+      result.raise_if_failed()  # solution-only
+      result
+      ```
+
+  becomes, in the student notebook::
+
+      def rot180(w):
+          \"\"\"w (HWIO) turned 180 degrees in H and W, channels swapped.\"\"\"
+          # TODO: write this function, then run the cell
+          raise NotImplementedError("rot180")
+
+      result = exercises.check_rot180(rot180)
+      result
+
+  A checker never raises: it shows "not implemented yet", so a fresh student notebook
+  runs top to bottom, and each exercise reports its state when it is run.
+* Outputs are empty; the kernel is the chapter's (``python3``).
+* Pages for teachers (``INSTRUCTOR_ONLY``: ``book/instructors.md``) are left out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import re
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+__all__ = ["INSTRUCTOR_ONLY", "STUB_TAG", "build", "chapters", "stub_source", "student_notebook"]
+
+STUB_TAG = "exercise-stub"
+# pages for teachers, left out of the student edition (by file stem)
+INSTRUCTOR_ONLY = ("instructors",)
+SOLUTION_ONLY = "# solution-only"
+
+_FENCE = re.compile(r"^(\s*)(`{3,}|:{3,})\{([\w-]+)\}(.*)$")
+
+
+def chapters(root: Path) -> list[Path]:
+    """Return the chapter files listed in ``root/_toc.yml``, in order (the root first)."""
+    toc = (root / "_toc.yml").read_text(encoding="utf-8")
+    names = re.findall(r"^\s*(?:-\s*)?(?:root|file):\s*(\S+)\s*$", toc, flags=re.MULTILINE)
+    paths = []
+    for name in names:
+        candidates = [root / name] if Path(name).suffix else [
+            root / f"{name}{ext}" for ext in (".md", ".ipynb")]
+        found = [p for p in candidates if p.exists()]
+        if not found:
+            raise FileNotFoundError(f"_toc.yml lists {name!r}, but no such chapter exists")
+        paths.append(found[0])
+    return paths
+
+
+def stub_source(source: str) -> str:
+    """Replace the body of each top-level function in ``source`` by a ``TODO`` stub.
+
+    Lines ending in ``# solution-only`` are dropped first.
+
+    Examples
+    --------
+    >>> print(stub_source('def f(x):\\n    return x + 1\\n\\ncheck(f)\\nok  # solution-only'))
+    def f(x):
+        # TODO: write this function, then run the cell
+        raise NotImplementedError("f")
+    <BLANKLINE>
+    check(f)
+    """
+    lines = [line for line in source.splitlines()
+             if not line.rstrip().endswith(SOLUTION_ONLY)]
+    tree = ast.parse("\n".join(lines))
+    out: list[str] = []
+    done = 0  # lines[:done] are handled
+    for node in tree.body:
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        first = node.body[0]
+        if first.lineno == node.end_lineno == _colon_line(lines, node):  # def f(): return 1
+            out.extend(lines[done:first.lineno - 1])
+            out.append(lines[first.lineno - 1][:first.col_offset].rstrip())
+            indent = " " * (node.col_offset + 4)
+        else:
+            keep_until = first.lineno - 1  # the def line(s), up to the first statement
+            if (isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
+                    and isinstance(first.value.value, str)):
+                keep_until = first.end_lineno or first.lineno  # the docstring too
+            indent = " " * first.col_offset
+            out.extend(lines[done:keep_until])
+        out.append(f"{indent}# TODO: write this function, then run the cell")
+        out.append(f"{indent}raise NotImplementedError({node.name!r})".replace("'", '"'))
+        done = node.end_lineno or node.lineno
+    out.extend(lines[done:])
+    text = "\n".join(out).rstrip() + "\n"
+    ast.parse(text)
+    return text.rstrip("\n")
+
+
+def _colon_line(lines: list[str], node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    """The line of the first statement of ``node`` when it sits on the ``def`` line."""
+    first = node.body[0]
+    before = lines[first.lineno - 1][:first.col_offset]
+    return first.lineno if before.rstrip().endswith(":") else -1
+
+
+def _directive_block(lines: list[str], start: int) -> int:
+    """Index just after the fenced directive block that opens at ``lines[start]``."""
+    match = _FENCE.match(lines[start])
+    assert match is not None
+    fence = match.group(2)
+    for i in range(start + 1, len(lines)):
+        if lines[i].strip() == fence:
+            return i + 1
+    return len(lines)
+
+
+def _directive_body(lines: list[str], start: int, end: int) -> list[str]:
+    """The content lines of a directive block, without its ``:option:`` lines."""
+    body = lines[start + 1:end - 1]
+    while body and (body[0].startswith(":") or not body[0].strip()):
+        body = body[1:]
+    return body
+
+
+def _markdown(text: str, in_solution: bool) -> tuple[str, bool]:
+    """Remove solutions from one markdown cell; returns (text, still in a solution)."""
+    lines = text.splitlines()
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        match = _FENCE.match(lines[i])
+        name = match.group(3) if match else ""
+        if in_solution:
+            if name == "solution-end":
+                in_solution = False
+            if match:
+                i = _directive_block(lines, i)
+            else:
+                i += 1
+            continue
+        if name == "solution-start":
+            in_solution = True
+            i = _directive_block(lines, i)
+        elif name == "solution":
+            i = _directive_block(lines, i)
+        elif name == "exercise-start":
+            out.append("**Exercise.**")
+            i = _directive_block(lines, i)
+        elif name == "exercise-end":
+            i = _directive_block(lines, i)
+        elif name == "exercise":
+            end = _directive_block(lines, i)
+            out.append("**Exercise.**")
+            out.append("")
+            out.extend(_directive_body(lines, i, end))
+            i = end
+        else:
+            out.append(lines[i])
+            i += 1
+    return "\n".join(out).strip("\n"), in_solution
+
+
+def student_notebook(path: Path) -> Any:
+    """Read one chapter with jupytext and return its student version (an nbformat node)."""
+    import jupytext
+    import nbformat
+
+    nb = jupytext.read(path)
+    cells = []
+    in_solution = False
+    for cell in nb.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if cell.cell_type == "markdown":
+            text, in_solution = _markdown(cell.source, in_solution)
+            if text.strip():
+                cells.append(nbformat.v4.new_markdown_cell(text, metadata=cell.metadata))
+        elif cell.cell_type == "code":
+            if STUB_TAG in tags:
+                try:
+                    source = stub_source(cell.source)
+                except SyntaxError as err:
+                    raise ValueError(f"{path}: an {STUB_TAG} cell is not plain Python: "
+                                     f"{err}") from None
+                cells.append(nbformat.v4.new_code_cell(source, metadata=cell.metadata))
+            elif not in_solution:
+                cells.append(nbformat.v4.new_code_cell(cell.source, metadata=cell.metadata))
+        elif not in_solution:
+            cells.append(cell)
+    if in_solution:
+        raise ValueError(f"{path}: a solution-start directive has no solution-end")
+    for index, new in enumerate(cells):  # stable ids: the same notebook bytes on every build
+        new["id"] = f"{path.stem}-{index}"[-64:]
+    student = nbformat.v4.new_notebook(cells=cells)
+    student.metadata = {k: v for k, v in nb.metadata.items() if k != "jupytext"}
+    student.metadata.setdefault("kernelspec", {
+        "display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"})
+    return student
+
+
+_README = """# conv2d and its gradients: the student edition
+
+One notebook per chapter, with the solutions taken out. Each exercise has a code cell
+with a function to write: its body says `raise NotImplementedError`. Replace that line
+with your code and run the cell; the checker under it says whether your function is
+right, and if not, the smallest case it gets wrong, what was expected, what your
+function returned, and a hint.
+
+The notebooks need convlab and its book dependencies (numpy, matplotlib, TensorFlow):
+from the convlab repository, `make lab` opens JupyterLab with everything installed.
+Every notebook runs top to bottom as it is: unfinished exercises report
+"not implemented yet".
+"""
+
+
+def _zip(folder: Path) -> Path:
+    """Write ``folder.zip`` holding ``folder`` (fixed timestamps: the same bytes each time)."""
+    target = folder.with_name(folder.name + ".zip")
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                info = zipfile.ZipInfo(str(Path(folder.name) / path.relative_to(folder)),
+                                       date_time=(1980, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = 0o644 << 16
+                archive.writestr(info, path.read_bytes())
+    return target
+
+
+def build(outdir: Path, root: Path | None = None) -> list[Path]:
+    """Write the student notebooks of ``root``'s book into ``outdir`` and ``outdir.zip``.
+
+    Returns the notebooks written, in the order of ``_toc.yml``.
+    """
+    import nbformat
+
+    root = Path.cwd() if root is None else root
+    outdir.mkdir(parents=True, exist_ok=True)
+    for old in outdir.glob("*.ipynb"):
+        old.unlink()
+    written = []
+    for chapter in chapters(root):
+        if chapter.stem in INSTRUCTOR_ONLY:
+            continue
+        nb = student_notebook(chapter)
+        nbformat.validate(nb)
+        target = outdir / f"{chapter.stem}.ipynb"
+        nbformat.write(nb, target)
+        written.append(target)
+    (outdir / "README.md").write_text(_README, encoding="utf-8")
+    _zip(outdir)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m convlab.student",
+        description="Write the student edition: one notebook per chapter, solutions "
+                    "removed, exercise stubs kept; and OUTDIR.zip.")
+    parser.add_argument("outdir", type=Path)
+    parser.add_argument("--root", type=Path, default=Path.cwd(),
+                        help="the book's root, holding _toc.yml (default: here)")
+    args = parser.parse_args(argv)
+    try:
+        written = build(args.outdir, args.root)
+    except (OSError, ValueError) as err:
+        print(f"convlab.student: {err}", file=sys.stderr)
+        return 1
+    for path in written:
+        print(path)
+    print(args.outdir.with_name(args.outdir.name + ".zip"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: install test lint verify clean book lab student
+.PHONY: install test lint verify clean book lab student bench
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -73,3 +73,8 @@ lab: $(STAMP)
 ## the student edition: notebooks without solutions, exercise stubs kept, and a zip
 student: $(STAMP)
 	$(BIN)/python -m convlab.student _build/student
+
+## the benchmark: every method on ResNet-like layers, ratios to TensorFlow's native ops
+bench: $(STAMP)
+	mkdir -p _build/bench
+	$(BIN)/python -m convlab bench --json _build/bench/bench.json

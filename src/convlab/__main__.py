@@ -1,10 +1,12 @@
-"""Command line: ``python -m convlab verify ...`` (also the ``convlab`` script)."""
+"""Command line: ``python -m convlab verify|bench ...`` (also the ``convlab`` script)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from convlab.verify import verify
 
@@ -31,7 +33,7 @@ def _padding(text: str) -> str | list[list[int]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="convlab", description="Check every way of computing conv2d's gradients."
+        prog="convlab", description="Check, and time, every way of computing conv2d's gradients."
     )
     sub = parser.add_subparsers(dest="command", required=True)
     v = sub.add_parser(
@@ -54,7 +56,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     v.add_argument("--device", default="auto", choices=["auto", "cpu", "gpu", "all"])
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--repeat", type=int, default=3, help="timed runs per method (default 3)")
+    b = sub.add_parser(
+        "bench",
+        help="time the numpy reference, TensorFlow and the via-conv2d methods",
+        description="Time y, d_x and d_w every way on ResNet-like layers (batch 8), on the CPU "
+        "and on a GPU when TensorFlow sees one; print the table and the numpy reference's "
+        "targets, and write the results with a description of the machine as JSON. "
+        "TensorFlow's CPU kernels are its stock Eigen ones, as in the tests "
+        "(TF_ENABLE_ONEDNN_OPTS=0), unless --onednn or the environment says otherwise.",
+    )
+    b.add_argument("--quick", action="store_true",
+                   help="tiny layers, one run each: checks that everything runs, not speed")
+    b.add_argument("--repeat", type=int, default=None,
+                   help="timed runs per method and round (default 5; --quick: 1)")
+    b.add_argument("--rounds", type=int, default=None,
+                   help="passes over the methods of a layer (default 2; --quick: 1)")
+    b.add_argument("--device", default="all", choices=["all", "auto", "cpu", "gpu"],
+                   help="where the TensorFlow rows run (default all: CPU, and GPU if any)")
+    b.add_argument("--json", type=Path, default=Path("bench.json"),
+                   help="where to write the results (default bench.json)")
+    b.add_argument("--tf32", action="store_true", help="allow TF32 for float32 on the GPU")
+    b.add_argument("--onednn", action="store_true",
+                   help="time TensorFlow's oneDNN CPU kernels (TF_ENABLE_ONEDNN_OPTS=1)")
+    b.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.command == "bench":
+        return _bench(args)
 
     try:
         report = verify(
@@ -66,6 +93,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     print(report)
     return 0 if report.ok else 1
+
+
+def _bench(args: argparse.Namespace) -> int:
+    # must precede TensorFlow's import; without effect if TensorFlow is already loaded
+    if args.onednn:
+        os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1"
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    from convlab import bench
+
+    quick = args.quick
+    try:
+        result = bench.run(
+            bench.QUICK_LAYERS if quick else bench.LAYERS,
+            repeat=(1 if quick else 5) if args.repeat is None else args.repeat,
+            rounds=(1 if quick else 2) if args.rounds is None else args.rounds,
+            device=args.device, pause=0.0 if quick else 0.15, seed=args.seed, tf32=args.tf32,
+        )
+    except (ValueError, RuntimeError) as err:
+        print(f"convlab bench: error: {err}", file=sys.stderr)
+        return 2
+    print(result)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(result.to_json() + "\n", encoding="utf-8")
+    print(f"\nwrote {args.json}")
+    return 0
 
 
 if __name__ == "__main__":

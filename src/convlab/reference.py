@@ -1,9 +1,9 @@
 """The numpy reference: TensorFlow's four conv2d functions, loop-free.
 
 Each function follows the same path: check and resolve the arguments, pad, take a
-strided window view (no copy), and contract it with one BLAS call. Arguments and their
-order are TensorFlow's, so ``tf.nn`` / ``tf.compat.v1.nn`` can be swapped for
-``convlab``.
+strided window view (no copy), and contract it with a BLAS matrix product, a block of
+images or rows at a time. Arguments and their order are TensorFlow's, so ``tf.nn`` /
+``tf.compat.v1.nn`` can be swapped for ``convlab``.
 
 Shapes use NHWC names; with ``data_format="NCHW"`` the arrays are transposed on the
 way in and out. Filters are always HWIO: ``[filter_height, filter_width, in_channels,
@@ -42,6 +42,32 @@ def _array(value: ArrayLike, name: str) -> np.ndarray:
         ) from None
 
 
+# Memory and speed. The window view costs nothing, but BLAS wants contiguous matrices, and
+# the windows as a matrix (im2col) hold KH*KW copies of the input. So each function works on
+# a block of images, and of output rows, at a time: the copies of a block stay within a
+# budget the size of the largest array it is given or returns (256 KiB to 4 MiB), and its
+# extra memory within about twice that, whatever the kernel. The blocks are large enough
+# to keep BLAS near its peak.
+_MIN_BLOCK, _MAX_BLOCK = 1 << 18, 1 << 22
+
+
+def _budget(*nbytes: int) -> int:
+    """Bytes one block's copies may take, for arrays of ``nbytes`` bytes."""
+    return min(max(*nbytes, _MIN_BLOCK), _MAX_BLOCK)
+
+
+def _blocks(count: int, unit: int, budget: int) -> list[slice]:
+    """Cut ``range(count)`` into slices of ``budget`` bytes at ``unit`` bytes each (>= 1)."""
+    step = max(1, budget // max(unit, 1))
+    return [slice(start, min(start + step, count)) for start in range(0, count, step)]
+
+
+def _image_bytes(conv: _checks.Conv, itemsize: int) -> int:
+    """Bytes of one padded input image or of its im2col rows, whichever is larger."""
+    kh, kw, c_in, _ = conv.filter_shape
+    return max(conv.h.padded * conv.w.padded, conv.h.out * conv.w.out * kh * kw) * c_in * itemsize
+
+
 def _compute(a: np.ndarray) -> np.ndarray:
     """Return ``a`` in the dtype the sums run in: float16 accumulates in float32, as TF does."""
     return a.astype(np.float32) if a.dtype == np.float16 else a
@@ -58,7 +84,9 @@ def from_nhwc(a: Any, data_format: str) -> Any:
 
 
 def pad_hw(x: np.ndarray, pads: tuple[tuple[int, int], tuple[int, int]]) -> np.ndarray:
-    """Pad the height and width axes of NHWC ``x`` with zeros."""
+    """Pad the height and width axes of NHWC ``x`` with zeros (``x`` itself if no padding)."""
+    if pads == ((0, 0), (0, 0)):
+        return x
     return np.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
 
 
@@ -129,17 +157,41 @@ def conv2d(
     x, w = _array(input, "input"), _array(filters, "filters")
     conv = _checks.forward(x.shape, x.dtype, w.shape, w.dtype, strides, padding, data_format,
                            dilations)
-    xp = pad_hw(to_nhwc(_compute(x), conv.data_format), conv.pads)
-    y = _conv2d_padded(xp, _compute(w), conv.strides, conv.dilations)
-    return from_nhwc(y.astype(conv.dtype, copy=False), conv.data_format)
+    x, w = to_nhwc(x, conv.data_format), _compute(w)
+    y = np.empty(conv.output_shape, dtype=conv.dtype)
+    # every BLAS call packs the whole filter matrix: blocks of twice its size amortise that
+    budget = _budget(x.nbytes, y.nbytes, 2 * w.nbytes)
+    for n in _blocks(len(x), _image_bytes(conv, w.itemsize), budget):
+        xp = pad_hw(_compute(x[n]), conv.pads)
+        _conv2d_padded(xp, w, conv.strides, conv.dilations, out=y[n], budget=budget)
+    return from_nhwc(y, conv.data_format)
 
 
 def _conv2d_padded(
-    xp: np.ndarray, w: np.ndarray, strides: tuple[int, int], dilations: tuple[int, int]
+    xp: np.ndarray,
+    w: np.ndarray,
+    strides: tuple[int, int],
+    dilations: tuple[int, int],
+    out: np.ndarray | None = None,
+    budget: int = _MAX_BLOCK,
 ) -> np.ndarray:
-    """VALID conv2d of padded NHWC ``xp`` with HWIO ``w``: the im2col matrix times ``w``."""
+    """VALID conv2d of padded NHWC ``xp`` with HWIO ``w``: windows times filter, by blocks.
+
+    Each block of windows, reshaped to one row per output position, is a block of the
+    im2col matrix (reshaping copies it); times ``w`` as a ``(KH*KW*C_in, C_out)`` matrix it
+    gives those outputs. The result goes into ``out`` when given, cast to its dtype.
+    """
     cols = windows(xp, w.shape[:2], strides, dilations)
-    return np.tensordot(cols, w, axes=3)
+    c_out = w.shape[3]
+    y = np.empty((*cols.shape[:3], c_out), np.result_type(xp, w)) if out is None else out
+    w_matrix = w.reshape(-1, c_out)  # rows in (a, b, c) order, as in the windows
+    row = cols[0, 0].size * cols.itemsize  # im2col bytes of one output row of one image
+    # a block is whole images or rows of one image, so y[n, i] is contiguous: a view
+    for n in _blocks(len(cols), row * cols.shape[1], budget):
+        for i in _blocks(cols.shape[1], row * len(cols[n]), budget):
+            np.matmul(cols[n, i].reshape(-1, len(w_matrix)), w_matrix,
+                      out=y[n, i].reshape(-1, c_out))
+    return y
 
 
 def conv2d_loops(
@@ -213,24 +265,31 @@ def conv2d_backprop_input(
     w, dy = _array(filters, "filters"), _array(out_backprop, "out_backprop")
     conv = _checks.backprop_input(input_sizes, w.shape, w.dtype, dy.shape, dy.dtype, strides,
                                   padding, data_format, dilations)
-    return _backprop_input(conv, _compute(w), to_nhwc(_compute(dy), conv.data_format))
+    return _backprop_input(conv, _compute(w), to_nhwc(dy, conv.data_format))
 
 
 def _backprop_input(conv: _checks.Conv, w: np.ndarray, dy: np.ndarray) -> Array:
+    """Scatter ``dy`` times each filter tap into the padded input; crop the padding."""
     (sh, sw), (dh, dw) = conv.strides, conv.dilations
-    n, oh, ow, _ = dy.shape
+    n_batch, oh, ow, c_out = dy.shape
     kh, kw, c_in, _ = w.shape
-    # cols[n,i,j,a,b,c]: what window (i, j) sends back to its tap (a, b)
-    cols = np.tensordot(dy, w, axes=([3], [3]))
-    dxp = np.zeros((n, conv.h.padded, conv.w.padded, c_in), dtype=cols.dtype)
-    for a in range(kh):
-        for b in range(kw):
+    (top, _), (left, _) = conv.pads
+    dx = np.empty(conv.input_shape, dtype=conv.dtype)
+    image = (conv.h.padded * conv.w.padded + oh * ow) * c_in * w.itemsize  # dxp + one tap
+    blocks = _blocks(n_batch, image, _budget(dy.nbytes, w.nbytes, dx.nbytes))
+    padded = np.empty((len(dy[blocks[0]]), conv.h.padded, conv.w.padded, c_in), dtype=w.dtype)
+    for n in blocks:
+        dy_n = _compute(dy[n])
+        dy_rows = dy_n.reshape(-1, c_out)  # one row per output position
+        dxp = padded[:len(dy_n)]
+        dxp.fill(0)
+        for a, b in np.ndindex(kh, kw):
+            # tap (a, b) of window (i, j) sits on padded cell (s_h*i + d_h*a, s_w*j + d_w*b)
             rows = slice(dh * a, dh * a + sh * (oh - 1) + 1, sh)
             columns = slice(dw * b, dw * b + sw * (ow - 1) + 1, sw)
-            dxp[:, rows, columns, :] += cols[:, :, :, a, b, :]
-    (top, _), (left, _) = conv.pads
-    dx = dxp[:, top:top + conv.h.size, left:left + conv.w.size, :]
-    return from_nhwc(dx.astype(conv.dtype), conv.data_format)
+            dxp[:, rows, columns, :] += (dy_rows @ w[a, b].T).reshape(len(dy_n), oh, ow, c_in)
+        dx[n] = dxp[:, top:top + conv.h.size, left:left + conv.w.size, :]
+    return from_nhwc(dx, conv.data_format)
 
 
 def conv2d_backprop_filter(
@@ -245,7 +304,7 @@ def conv2d_backprop_filter(
     """Compute the gradient of ``conv2d`` with respect to its filter.
 
     Every filter tap sees the same windows as the forward pass, weighted by the output
-    gradient: one contraction over batch and output positions.
+    gradient: a contraction over batch and output positions, summed block by block.
 
     Parameters
     ----------
@@ -264,10 +323,20 @@ def conv2d_backprop_filter(
     x, dy = _array(input, "input"), _array(out_backprop, "out_backprop")
     conv = _checks.backprop_filter(x.shape, x.dtype, filter_sizes, dy.shape, dy.dtype, strides,
                                    padding, data_format, dilations)
-    xp = pad_hw(to_nhwc(_compute(x), conv.data_format), conv.pads)
-    cols = windows(xp, conv.filter_shape[:2], conv.strides, conv.dilations)
-    dw = np.tensordot(cols, to_nhwc(_compute(dy), conv.data_format), axes=([0, 1, 2], [0, 1, 2]))
-    return dw.astype(conv.dtype)
+    x, dy = to_nhwc(x, conv.data_format), to_nhwc(dy, conv.data_format)
+    kh, kw, c_in, c_out = conv.filter_shape
+    # rows (a, b, c) as in the windows; float16 sums in float32
+    dw = np.zeros((kh * kw * c_in, c_out), dtype=_compute(dy[:0]).dtype)
+    budget = _budget(x.nbytes, dy.nbytes, dw.nbytes)
+    for n in _blocks(len(x), _image_bytes(conv, dw.itemsize), budget):
+        xp = pad_hw(_compute(x[n]), conv.pads)
+        cols, dy_n = windows(xp, (kh, kw), conv.strides, conv.dilations), _compute(dy[n])
+        row = cols[0, 0].size * cols.itemsize  # im2col bytes of one output row of one image
+        for i in _blocks(cols.shape[1], row * len(cols), budget):
+            # a block of the im2col matrix, transposed, times the same rows of dy (numpy's
+            # matmul cannot add into its output, so each block's product is a temporary)
+            dw += cols[:, i].reshape(-1, len(dw)).T @ dy_n[:, i].reshape(-1, c_out)
+    return dw.reshape(conv.filter_shape).astype(conv.dtype, copy=False)
 
 
 def conv2d_transpose(
@@ -305,4 +374,4 @@ def conv2d_transpose(
              "layout": "[height, width, output_channels, in_channels]", "last_axis": "in_channels"}
     conv = _checks.backprop_input(output_shape, w.shape, w.dtype, dy.shape, dy.dtype, strides,
                                   padding, data_format, dilations, names=names)
-    return _backprop_input(conv, _compute(w), to_nhwc(_compute(dy), conv.data_format))
+    return _backprop_input(conv, _compute(w), to_nhwc(dy, conv.data_format))

@@ -60,7 +60,9 @@ class NumpyOps:
         return np.pad(a, pads)
 
     def transpose(self, a: Any, perm: tuple[int, ...]) -> Any:
-        return np.transpose(a, perm)
+        # a copy in the new order, as tf.transpose makes: the windows of a transposed view
+        # would gather single elements scattered through memory
+        return np.ascontiguousarray(np.transpose(a, perm))
 
     def reshape(self, a: Any, shape: tuple[int, ...]) -> Any:
         return np.reshape(a, shape)

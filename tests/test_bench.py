@@ -1,0 +1,239 @@
+"""The benchmark's quick mode (structure, not speed), and the blocked numpy path it times."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import itertools
+import json
+import os
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import convlab
+from _support import Config, assert_close
+from convlab import bench, reference
+from convlab.__main__ import main
+
+NUMPY_ROWS = {("y", "conv2d"), ("d_x", "conv2d_backprop_input"), ("d_x", "via conv2d"),
+              ("d_w", "conv2d_backprop_filter"), ("d_w", "via conv2d")}
+TF_ROWS = {("y", "conv2d"), ("d_x", "conv2d_backprop_input"), ("d_x", "via conv2d"),
+           ("d_w", "conv2d_backprop_filter"), ("d_w", "via conv2d"), ("y+d_x+d_w", "autodiff")}
+
+
+@pytest.fixture(scope="module")
+def quick(ctf, tmp_path_factory):
+    """``convlab bench --quick``, run once: (exit code, printed table, JSON record)."""
+    path = tmp_path_factory.mktemp("bench") / "out" / "bench.json"
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(["bench", "--quick", "--device", "cpu", "--json", str(path)])
+    return code, out.getvalue(), json.loads(path.read_text())
+
+
+def test_quick_bench_prints_a_table_per_layer_and_the_targets(quick):
+    code, out, _ = quick
+    assert code == 0, out
+    for layer in bench.QUICK_LAYERS:
+        assert f"{layer.name}: {layer.describe()}" in out
+    for column in ("time ms", "GFLOP/s", "x TF op", "work", "peak MiB", "extra x", "rel err"):
+        assert column in out
+    assert "targets (numpy y and d_x <= 1.3x TF's native op, d_w <= 1.0x" in out
+    assert "quick mode" in out
+    assert out.rstrip().endswith("bench.json")
+
+
+def test_quick_bench_writes_json_with_the_machine_and_every_row(quick):
+    _, _, record = quick
+    machine = record["machine"]
+    for key in ("cpu", "cpu_flags", "cores", "platform", "python", "numpy", "blas",
+                "blas_details", "environment", "tensorflow"):
+        assert key in machine, key
+    assert machine["numpy"] == np.__version__
+    assert machine["tensorflow"]["version"]
+    assert "Eigen" in machine["tensorflow"]["cpu_kernels"] or "oneDNN" in (
+        machine["tensorflow"]["cpu_kernels"])
+    assert record["settings"]["quick"] is True
+    assert [layer["name"] for layer in record["layers"]] == [x.name for x in bench.QUICK_LAYERS]
+
+    rows = record["rows"]
+    for layer in bench.QUICK_LAYERS:
+        mine = [r for r in rows if r["layer"] == layer.name]
+        assert {(r["quantity"], r["method"]) for r in mine if r["backend"] == "numpy"} == NUMPY_ROWS
+        assert {(r["quantity"], r["method"]) for r in mine if r["backend"] == "tensorflow"} == (
+            TF_ROWS)
+        assert len(mine) == len(NUMPY_ROWS) + len(TF_ROWS)
+    for r in rows:
+        if r["time_ms"] is None:  # n/a rows say why
+            assert r["note"].strip(), r
+            continue
+        assert r["time_ms"] > 0 and r["gflops"] > 0, r
+        if r["baseline_ms"] is not None:
+            assert r["ratio"] == pytest.approx(r["time_ms"] / r["baseline_ms"]), r
+        assert r["rel_err"] < 1e-5, r
+        if r["backend"] == "numpy":
+            assert r["peak_bytes"] > 0 and r["io_bytes"] > 0 and r["extra"] is not None, r
+    assert len(record["targets"]) == 6 * len(bench.QUICK_LAYERS)
+
+
+def test_the_via_conv2d_d_x_multiplies_the_inserted_zeros(quick):
+    _, _, record = quick
+    strided = next(x for x in bench.QUICK_LAYERS if x.strides == 2)
+    via = [r for r in record["rows"] if r["layer"] == strided.name and r["quantity"] == "d_x"
+           and r["method"] == "via conv2d"]
+    assert [r["work"] for r in via] == [4.0, 4.0]  # numpy and TensorFlow: s**2 at stride 2
+    scatter = [r for r in record["rows"] if r["layer"] == strided.name
+               and r["method"] == "conv2d_backprop_input"]
+    assert {r["work"] for r in scatter} == {1.0}
+
+
+def test_tensorflow_refuses_dilated_gradients_on_cpu_and_the_row_says_so(quick):
+    if os.environ.get("TF_ENABLE_ONEDNN_OPTS") != "0":
+        pytest.skip("TensorFlow's CPU refusals are those of its stock kernels")
+    _, out, record = quick
+    dilated = next(x for x in bench.QUICK_LAYERS if x.dilations == 2)
+    refused = {(r["quantity"], r["method"]): r for r in record["rows"]
+               if r["layer"] == dilated.name and r["backend"] == "tensorflow"
+               and r["time_ms"] is None}
+    assert set(refused) == {("d_x", "conv2d_backprop_input"), ("d_w", "conv2d_backprop_filter"),
+                            ("y+d_x+d_w", "autodiff")}
+    for r in refused.values():
+        assert r["note"].startswith("TF refuses") and "via conv2d works" in r["note"]
+    targets = [t for t in record["targets"] if t["layer"] == dilated.name and t["holds"] is None]
+    assert {t["what"] for t in targets} == {"d_x", "d_w"}
+    assert all(t["note"] for t in targets)
+    assert "n/a: TF refuses" in out
+
+
+def test_without_tensorflow_the_numpy_rows_still_run(monkeypatch):
+    why = "TensorFlow is not installed (pip install 'convlab[tf]')"
+    monkeypatch.setattr(bench, "_tensorflow", lambda: (None, why))
+    result = bench.run(bench.QUICK_LAYERS[:1], repeat=1, rounds=1, pause=0.0)
+    numpy_rows = [r for r in result.rows if r.backend == "numpy"]
+    tf_rows = [r for r in result.rows if r.backend == "tensorflow"]
+    assert len(numpy_rows) == len(NUMPY_ROWS) and all(r.seconds for r in numpy_rows)
+    assert len(tf_rows) == len(TF_ROWS) and all(r.seconds is None and r.note == why
+                                                for r in tf_rows)
+    assert result.machine["tensorflow"] == {"version": None, "why": why}
+    assert all(t.holds is None for t in result.targets if "memory" not in t.what)
+    assert f"n/a: {why}" in str(result)
+    json.loads(result.to_json())
+
+
+@pytest.mark.parametrize("argv", [["--repeat", "0"], ["--rounds", "-1"]])
+def test_bad_bench_arguments_exit_2(tmp_path, capsys, argv):
+    assert main(["bench", "--quick", *argv, "--json", str(tmp_path / "b.json")]) == 2
+    assert "must be a positive int" in capsys.readouterr().err
+    assert not (tmp_path / "b.json").exists()
+
+
+# The numpy reference works a block of images and output rows at a time. The tests elsewhere
+# use arrays below one block; here the blocks are made tiny, so that every image and row is
+# a block of its own, and the results must not change.
+BLOCK_CONFIGS = [
+    Config(3, 9, 8, 3, 4, 3, 3, (2, 2), (1, 1), "SAME"),
+    Config(2, 10, 7, 2, 3, 3, 2, (1, 2), (2, 1), ((2, 1), (0, 3))),
+    Config(3, 7, 7, 4, 2, 2, 2, (2, 1), (1, 1), "VALID", "NCHW"),
+    Config(2, 6, 6, 5, 6, 1, 1, (1, 1), (1, 1), "VALID"),
+]
+
+
+@pytest.mark.parametrize("budget", [1, 2000])
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("cfg", BLOCK_CONFIGS, ids=["s2-same", "dilated-explicit", "nchw", "1x1"])
+def test_blocks_do_not_change_the_result(cfg, dtype, budget, rng, monkeypatch):
+    x, w, dy = cfg.arrays(rng, dtype)
+    args = cfg.args()
+    x64, w64, dy64 = (a.astype(np.float64) for a in (x, w, dy))
+    ref = {
+        "y": convlab.conv2d_loops(x64, w64, *args),
+        "d_x": convlab.conv2d_backprop_input(cfg.input_shape, w64, dy64, *args),
+        "d_w": convlab.conv2d_backprop_filter(x64, cfg.filter_shape, dy64, *args),
+    }
+    monkeypatch.setattr(reference, "_MIN_BLOCK", budget)
+    monkeypatch.setattr(reference, "_MAX_BLOCK", budget)
+    assert_close(convlab.conv2d(x, w, *args), ref["y"], dtype, what="y")
+    assert_close(convlab.conv2d_backprop_input(cfg.input_shape, w, dy, *args), ref["d_x"], dtype,
+                 what="d_x")
+    assert_close(convlab.conv2d_transpose(dy, w, cfg.input_shape, *args), ref["d_x"], dtype,
+                 what="transpose")
+    assert_close(convlab.conv2d_backprop_filter(x, cfg.filter_shape, dy, *args), ref["d_w"],
+                 dtype, what="d_w")
+    assert_close(convlab.grad_input_via_conv2d(cfg.input_shape, w, dy, *args), ref["d_x"], dtype,
+                 what="via d_x")
+    assert_close(convlab.grad_filter_via_conv2d(x, cfg.filter_shape, dy, *args), ref["d_w"],
+                 dtype, what="via d_w")
+
+
+def test_blocks_cover_the_range_once():
+    for count, unit, budget in [(1, 10, 1), (7, 3, 10), (8, 1, 100), (5, 0, 4), (9, 4, 8)]:
+        slices = reference._blocks(count, unit, budget)
+        assert [i for s in slices for i in range(count)[s]] == list(range(count))
+        assert all(len(range(count)[s]) * unit <= max(budget, unit) for s in slices)
+
+
+def _extra(fn) -> tuple[int, int]:
+    """Peak bytes that ``fn()`` allocates beyond its result, and the result's bytes."""
+    tracemalloc.start()
+    try:
+        result = fn()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return peak - result.nbytes, result.nbytes
+
+
+@pytest.mark.parametrize("cfg", [
+    Config(8, 48, 48, 32, 32, 3, 3, (1, 1), (1, 1), "SAME"),
+    Config(8, 48, 48, 32, 64, 3, 3, (2, 2), (1, 1), "SAME"),
+    Config(8, 14, 14, 256, 256, 3, 3, (1, 1), (2, 2), "SAME"),  # the filter is the largest
+], ids=["3x3", "3x3-s2", "3x3-d2"])
+def test_extra_memory_stays_within_twice_the_largest_array(cfg, rng):
+    # an im2col of the whole batch would take KH*KW = 9 times the input; d_w comes closest
+    # to the bound when the filter is the largest array, since each block's product is a
+    # temporary the size of the filter (numpy's matmul cannot add into its output)
+    x, w, dy = cfg.arrays(rng, np.float32)
+    args = cfg.args()
+    for what, fn, inputs in [
+        ("y", lambda: convlab.conv2d(x, w, *args), (x, w)),
+        ("d_x", lambda: convlab.conv2d_backprop_input(x.shape, w, dy, *args), (w, dy)),
+        ("d_w", lambda: convlab.conv2d_backprop_filter(x, w.shape, dy, *args), (x, dy)),
+    ]:
+        extra, result = _extra(fn)
+        largest = max(result, *(a.nbytes for a in inputs))
+        assert extra <= 2 * largest, f"{what}: {extra / largest:.2f} x the largest array"
+
+
+def test_each_device_has_its_own_rows_and_baselines(ctf, monkeypatch):
+    # on a machine without a GPU, pretend there is one: TensorFlow's soft placement runs the
+    # "gpu" rows on the CPU, which is enough to check how the rows are put together
+    if ctf.gpu_available():
+        pytest.skip("a real GPU is present: test_quick_bench_on_the_gpu covers it")
+    monkeypatch.setattr(ctf, "gpu_available", lambda: True)
+    result = bench.run(bench.QUICK_LAYERS[:2], repeat=1, rounds=1, pause=0.0)
+    for layer, device in itertools.product(bench.QUICK_LAYERS[:2], ("cpu", "gpu")):
+        rows = [r for r in result.rows if r.layer == layer.name and r.device == device
+                and r.backend == "tensorflow"]
+        assert {(r.quantity, r.method) for r in rows} == TF_ROWS
+        native = {r.quantity: r.seconds for r in rows if r.ratio == 1.0}
+        assert set(native) == {"y", "d_x", "d_w"}
+        for r in rows:
+            assert r.baseline == (native.get(r.quantity) if r.quantity in native
+                                  else sum(native.values())), r
+    assert result.settings["devices"] == ["cpu", "gpu"]
+
+
+@pytest.mark.gpu
+def test_quick_bench_on_the_gpu(ctf):
+    if not ctf.gpu_available():
+        pytest.skip("TensorFlow sees no GPU on this machine")
+    result = bench.run(bench.QUICK_LAYERS, repeat=1, rounds=1, pause=0.0)
+    gpu_rows = [r for r in result.rows if r.device == "gpu"]
+    assert len(gpu_rows) == len(TF_ROWS) * len(bench.QUICK_LAYERS)
+    assert all(r.seconds and r.rel_err < 1e-4 for r in gpu_rows), [r for r in gpu_rows
+                                                                   if not r.seconds]
+    assert result.machine["tensorflow"]["gpus"]
+    assert result.machine["tensorflow"]["tf32"].startswith("TF32 off")
+    assert "float32 on the GPU: TF32 off" in str(result)

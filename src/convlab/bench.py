@@ -27,6 +27,7 @@ import time
 import tracemalloc
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,7 +37,8 @@ from convlab import _checks, reference
 from convlab.tolerance import errors
 from convlab.verify import _short, _tensorflow
 
-__all__ = ["LAYERS", "QUICK_LAYERS", "Layer", "Result", "Row", "Target", "machine", "run"]
+__all__ = ["LAYERS", "QUICK_LAYERS", "Layer", "Result", "Row", "Target", "machine", "recorded",
+           "run"]
 
 
 @dataclass(frozen=True)
@@ -577,3 +579,20 @@ def run(
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     return Result(machine(ctf, why), settings, list(layers), rows, targets)
+
+
+def recorded() -> tuple[dict[str, Any], list[Row]]:
+    """Return the machine description and the rows of the run recorded with ``make bench``.
+
+    The book shows this full-size run instead of repeating it at build time.
+    """
+    text = (Path(__file__).parent / "data" / "bench-recorded.json").read_text()
+    data = json.loads(text)
+    fields = Row.__dataclass_fields__
+    rows = [
+        Row(**{k: v for k, v in r.items() if k in fields},
+            seconds=None if r["time_ms"] is None else r["time_ms"] / 1e3,
+            baseline=None if r["baseline_ms"] is None else r["baseline_ms"] / 1e3)
+        for r in data["rows"]
+    ]
+    return data["machine"], rows

@@ -7,7 +7,6 @@ import io
 import itertools
 import json
 import os
-import tracemalloc
 
 import numpy as np
 import pytest
@@ -176,13 +175,8 @@ def test_blocks_cover_the_range_once():
 
 def _extra(fn) -> tuple[int, int]:
     """Peak bytes that ``fn()`` allocates beyond its result, and the result's bytes."""
-    tracemalloc.start()
-    try:
-        result = fn()
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    return peak - result.nbytes, result.nbytes
+    peak, result = bench._peak(fn)
+    return peak - result, result
 
 
 @pytest.mark.parametrize("cfg", [

@@ -6,7 +6,7 @@ MyST-NB executed during the build (with its outputs) next to the page's ``.md`` 
 in ``_sources/`` and names it, so the menu has both.
 
 Jupyter Book 1 also always loads sphinx-thebe, which adds to every page a script naming
-``https://unpkg.com/thebe@.../index.js``, its loader, and a Binder configuration block,
+thebe's script on the unpkg CDN, its loader, and a Binder configuration block,
 even with ``launch_buttons: thebe: false``. The book has no live-code button, so these
 only put a CDN address and a duplicate ``const`` (a console error) into pages that are
 meant to work offline. This removes them after the theme has collected the page.

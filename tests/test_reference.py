@@ -66,13 +66,19 @@ def test_adjoint_identity_in_float64(cfg, rng):
 @pytest.mark.parametrize("cfg", GRID, ids=ids)
 def test_every_numpy_method_agrees(cfg, rng):
     x, w, dy = cfg.arrays(rng, np.float32)
-    d_x, d_w = gradients(cfg, x.astype(np.float64), w.astype(np.float64), dy.astype(np.float64))
+    x64, w64, dy64 = (a.astype(np.float64) for a in (x, w, dy))
+    d_x, d_w = gradients(cfg, x64, w64, dy64)
+    # a single-channel d_w can be a long sum that nearly cancels: measure the float32
+    # error against the sum of the terms' magnitudes, not against what is left
+    size_x, size_w = gradients(cfg, abs(x64), abs(w64), abs(dy64))
     args = cfg.args()
-    assert_close(convlab.grad_input_via_conv2d(cfg.input_shape, w, dy, *args), d_x)
-    assert_close(convlab.conv2d_backprop_input(cfg.input_shape, w, dy, *args), d_x)
-    assert_close(convlab.conv2d_transpose(dy, w, cfg.input_shape, *args), d_x)
-    assert_close(convlab.grad_filter_via_conv2d(x, cfg.filter_shape, dy, *args), d_w)
-    assert_close(convlab.conv2d_backprop_filter(x, cfg.filter_shape, dy, *args), d_w)
+    assert_close(convlab.grad_input_via_conv2d(cfg.input_shape, w, dy, *args), d_x, scale=size_x)
+    assert_close(convlab.conv2d_backprop_input(cfg.input_shape, w, dy, *args), d_x, scale=size_x)
+    assert_close(convlab.conv2d_transpose(dy, w, cfg.input_shape, *args), d_x, scale=size_x)
+    assert_close(convlab.grad_filter_via_conv2d(x, cfg.filter_shape, dy, *args), d_w,
+                 scale=size_w)
+    assert_close(convlab.conv2d_backprop_filter(x, cfg.filter_shape, dy, *args), d_w,
+                 scale=size_w)
 
 
 @pytest.mark.parametrize(

@@ -12,13 +12,15 @@ out_channels]``.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import ArrayLike, NDArray
 
-from convlab import _checks
+from convlab import _checks, _parallel
 
 __all__ = [
     "conv2d",
@@ -43,29 +45,90 @@ def _array(value: ArrayLike, name: str) -> np.ndarray:
 
 
 # Memory and speed. The window view costs nothing, but BLAS wants contiguous matrices, and
-# the windows as a matrix (im2col) hold KH*KW copies of the input. So each function works on
-# a block of images, and of output rows, at a time: the copies of a block stay within a
-# budget the size of the largest array it is given or returns (256 KiB to 4 MiB), and its
-# extra memory within about twice that, whatever the kernel. The blocks are large enough
-# to keep BLAS near its peak.
-_MIN_BLOCK, _MAX_BLOCK = 1 << 18, 1 << 22
+# the windows as a matrix (im2col) hold KH*KW copies of the input. So the output is cut into
+# tiles, shared among the cores (convlab._parallel): each thread pads the input rows that a
+# tile reads, takes their windows, and copies and multiplies them a part at a time. A part
+# is about 1 MiB, to stay in the core's cache, or the filter matrix's size when that is
+# larger, because BLAS packs the whole filter matrix for every product. All threads' copies
+# together stay within twice the largest array given or returned.
+_TILE_BYTES = 1 << 20
+_TILES_PER_THREAD = 4
+_MIN_BLOCK, _MAX_BLOCK = 1 << 16, 1 << 40  # the limits of any budget (tests narrow them)
 
 
-def _budget(*nbytes: int) -> int:
-    """Bytes one block's copies may take, for arrays of ``nbytes`` bytes."""
-    return min(max(*nbytes, _MIN_BLOCK), _MAX_BLOCK)
+def _allowance(*nbytes: int) -> int:
+    """Bytes of copies each thread may hold, for arrays of ``nbytes`` bytes."""
+    return min(max(2 * max(nbytes) // _parallel.threads(), _MIN_BLOCK), _MAX_BLOCK)
 
 
 def _blocks(count: int, unit: int, budget: int) -> list[slice]:
-    """Cut ``range(count)`` into slices of ``budget`` bytes at ``unit`` bytes each (>= 1)."""
+    """Cut ``range(count)`` into near-equal slices of at most ``budget`` bytes (>= 1 item)."""
     step = max(1, budget // max(unit, 1))
-    return [slice(start, min(start + step, count)) for start in range(0, count, step)]
+    parts = -(-count // step)
+    cuts = [count * k // parts for k in range(parts + 1)]
+    return [slice(start, stop) for start, stop in itertools.pairwise(cuts)]
 
 
-def _image_bytes(conv: _checks.Conv, itemsize: int) -> int:
-    """Bytes of one padded input image or of its im2col rows, whichever is larger."""
-    kh, kw, c_in, _ = conv.filter_shape
-    return max(conv.h.padded * conv.w.padded, conv.h.out * conv.w.out * kh * kw) * c_in * itemsize
+Tile = tuple[slice, slice]
+
+
+def _cut(n_images: int, n_rows: int, rows: int) -> list[Tile]:
+    """Cut an (image, row) grid into pieces of at most ``rows`` rows (>= 1).
+
+    A piece is whole images when an image fits, else rows of one image, so that each
+    piece of an NHWC array is contiguous.
+    """
+    if rows >= n_rows:
+        return [(n, slice(0, n_rows)) for n in _blocks(n_images, n_rows, rows)]
+    return [(slice(n, n + 1), part) for n in range(n_images) for part in _blocks(n_rows, 1, rows)]
+
+
+def _tiles(conv: _checks.Conv, channels: int, allowance: int) -> list[Tile]:
+    """Tiles of the output for the threads to share: four or more per thread if there are
+    the rows, each reading at most ``_TILE_BYTES`` (and half the allowance) of padded input.
+    """
+    band_row = conv.strides[0] * conv.w.padded * channels * 4  # input bytes per output row
+    n_images, n_rows = conv.output_shape[0], conv.h.out
+    rows = min(min(_TILE_BYTES, allowance // 2) // band_row,
+               -(-n_images * n_rows // (_TILES_PER_THREAD * _parallel.threads())))
+    return _cut(n_images, n_rows, max(rows, 1))
+
+
+def _parts(cols: np.ndarray, budget: int) -> list[Tile]:
+    """Cut a tile's windows ``(N, OH, OW, KH, KW, C)`` into im2col parts of ``budget`` bytes."""
+    return _cut(len(cols), cols.shape[1], budget // (cols[0, 0].size * cols.itemsize))
+
+
+def _padded_rows(
+    x: np.ndarray, conv: _checks.Conv, rows: slice, scratch: _parallel.Scratch
+) -> np.ndarray:
+    """The rows of the padded input that output rows ``rows`` read, in the compute dtype.
+
+    Equal to ``pad_hw(x, conv.pads)[:, lo:hi]`` for the first and last padded rows the
+    windows of ``rows`` touch, without padding (copying) the rest of ``x``.
+    """
+    (sh, _), (dh, _) = conv.strides, conv.dilations
+    (top, _), (left, _) = conv.pads
+    lo = sh * rows.start - top  # in the rows of x: negative inside the top padding
+    hi = sh * (rows.stop - 1) + dh * (conv.filter_shape[0] - 1) + 1 - top
+    a = min(max(lo, 0), conv.h.size)  # the rows of x inside, a:b (maybe none)
+    b = max(min(hi, conv.h.size), a)
+    if (a, b, conv.w.padded) == (lo, hi, conv.w.size):  # no padding in these rows
+        return _compute(x[:, lo:hi])
+    band = scratch.empty("band", (len(x), hi - lo, conv.w.padded, x.shape[3]),
+                         _compute(x[:0]).dtype)
+    inside = band[:, a - lo:b - lo]
+    band[:, :a - lo] = inside[:, :, :left] = inside[:, :, left + conv.w.size:] = 0
+    band[:, b - lo:] = 0
+    inside[:, :, left:left + conv.w.size] = x[:, a:b]
+    return band
+
+
+def _im2col(cols: np.ndarray, scratch: _parallel.Scratch) -> np.ndarray:
+    """Windows ``(N, OH, OW, KH, KW, C)`` as a matrix, one row per output position (a copy)."""
+    matrix = scratch.empty("im2col", cols.shape, cols.dtype)
+    np.copyto(matrix, cols)
+    return matrix.reshape(-1, cols[0, 0, 0].size)
 
 
 def _compute(a: np.ndarray) -> np.ndarray:
@@ -159,39 +222,35 @@ def conv2d(
                            dilations)
     x, w = to_nhwc(x, conv.data_format), _compute(w)
     y = np.empty(conv.output_shape, dtype=conv.dtype)
-    # every BLAS call packs the whole filter matrix: blocks of twice its size amortise that
-    budget = _budget(x.nbytes, y.nbytes, 2 * w.nbytes)
-    for n in _blocks(len(x), _image_bytes(conv, w.itemsize), budget):
-        xp = pad_hw(_compute(x[n]), conv.pads)
-        _conv2d_padded(xp, w, conv.strides, conv.dilations, out=y[n], budget=budget)
+    w_matrix = w.reshape(-1, w.shape[3])  # rows in (a, b, c) order, as in the windows
+    if w.shape[:2] == (1, 1) and conv.strides == (1, 1) and conv.pads == ((0, 0), (0, 0)):
+        # the windows are the pixels: x is already the im2col matrix, one product does it
+        np.matmul(_compute(x).reshape(-1, len(w_matrix)), w_matrix, out=y.reshape(-1, w.shape[3]))
+    else:
+        allowance = _allowance(x.nbytes, y.nbytes, w.nbytes)
+        _parallel.run(lambda tile, scratch: _conv2d_tile(x, w, conv, y, tile, allowance, scratch),
+                      _tiles(conv, w.shape[2], allowance))
     return from_nhwc(y, conv.data_format)
 
 
-def _conv2d_padded(
-    xp: np.ndarray,
-    w: np.ndarray,
-    strides: tuple[int, int],
-    dilations: tuple[int, int],
-    out: np.ndarray | None = None,
-    budget: int = _MAX_BLOCK,
-) -> np.ndarray:
-    """VALID conv2d of padded NHWC ``xp`` with HWIO ``w``: windows times filter, by blocks.
+def _conv2d_tile(
+    x: np.ndarray, w: np.ndarray, conv: _checks.Conv, y: np.ndarray, tile: Tile,
+    allowance: int, scratch: _parallel.Scratch,
+) -> None:
+    """Write one tile of ``conv2d(x, w)`` into ``y``: windows of the padded rows times ``w``.
 
-    Each block of windows, reshaped to one row per output position, is a block of the
-    im2col matrix (reshaping copies it); times ``w`` as a ``(KH*KW*C_in, C_out)`` matrix it
-    gives those outputs. The result goes into ``out`` when given, cast to its dtype.
+    A part of the tile's windows, copied to one row per output position, is a block of
+    the im2col matrix; times ``w`` as a ``(KH*KW*C_in, C_out)`` matrix it gives those
+    outputs, cast to ``y``'s dtype.
     """
-    cols = windows(xp, w.shape[:2], strides, dilations)
-    c_out = w.shape[3]
-    y = np.empty((*cols.shape[:3], c_out), np.result_type(xp, w)) if out is None else out
-    w_matrix = w.reshape(-1, c_out)  # rows in (a, b, c) order, as in the windows
-    row = cols[0, 0].size * cols.itemsize  # im2col bytes of one output row of one image
-    # a block is whole images or rows of one image, so y[n, i] is contiguous: a view
-    for n in _blocks(len(cols), row * cols.shape[1], budget):
-        for i in _blocks(cols.shape[1], row * len(cols[n]), budget):
-            np.matmul(cols[n, i].reshape(-1, len(w_matrix)), w_matrix,
-                      out=y[n, i].reshape(-1, c_out))
-    return y
+    n, rows = tile
+    w_matrix = w.reshape(-1, w.shape[3])
+    xp = _padded_rows(x[n], conv, rows, scratch)
+    cols = windows(xp, w.shape[:2], conv.strides, conv.dilations)
+    out = y[n, rows]
+    budget = min(max(_TILE_BYTES, w_matrix.nbytes), allowance - xp.nbytes)
+    for m, r in _parts(cols, budget):
+        np.matmul(_im2col(cols[m, r], scratch), w_matrix, out=out[m, r].reshape(-1, w.shape[3]))
 
 
 def conv2d_loops(
@@ -270,26 +329,38 @@ def conv2d_backprop_input(
 
 def _backprop_input(conv: _checks.Conv, w: np.ndarray, dy: np.ndarray) -> Array:
     """Scatter ``dy`` times each filter tap into the padded input; crop the padding."""
+    n_batch, oh, ow, _ = dy.shape
+    dx = np.empty(conv.input_shape, dtype=conv.dtype)
+    image = (conv.h.padded * conv.w.padded + oh * ow) * w.shape[2] * w.itemsize  # dxp + a tap
+    per_block = min(_allowance(dy.nbytes, w.nbytes, dx.nbytes) // image,
+                    -(-n_batch // (4 * _parallel.threads())))  # four blocks or more a thread
+    blocks = _blocks(n_batch, 1, max(per_block, 1))
+    _parallel.run(lambda block, scratch: _backprop_input_block(conv, w, dy, dx, block, scratch),
+                  blocks)
+    return from_nhwc(dx, conv.data_format)
+
+
+def _backprop_input_block(
+    conv: _checks.Conv, w: np.ndarray, dy: np.ndarray, dx: np.ndarray, n: slice,
+    scratch: _parallel.Scratch,
+) -> None:
+    """Write ``dx[n]``: scatter each tap's products into the padded images, then crop."""
     (sh, sw), (dh, dw) = conv.strides, conv.dilations
-    n_batch, oh, ow, c_out = dy.shape
+    _, oh, ow, c_out = dy.shape
     kh, kw, c_in, _ = w.shape
     (top, _), (left, _) = conv.pads
-    dx = np.empty(conv.input_shape, dtype=conv.dtype)
-    image = (conv.h.padded * conv.w.padded + oh * ow) * c_in * w.itemsize  # dxp + one tap
-    blocks = _blocks(n_batch, image, _budget(dy.nbytes, w.nbytes, dx.nbytes))
-    padded = np.empty((len(dy[blocks[0]]), conv.h.padded, conv.w.padded, c_in), dtype=w.dtype)
-    for n in blocks:
-        dy_n = _compute(dy[n])
-        dy_rows = dy_n.reshape(-1, c_out)  # one row per output position
-        dxp = padded[:len(dy_n)]
-        dxp.fill(0)
-        for a, b in np.ndindex(kh, kw):
-            # tap (a, b) of window (i, j) sits on padded cell (s_h*i + d_h*a, s_w*j + d_w*b)
-            rows = slice(dh * a, dh * a + sh * (oh - 1) + 1, sh)
-            columns = slice(dw * b, dw * b + sw * (ow - 1) + 1, sw)
-            dxp[:, rows, columns, :] += (dy_rows @ w[a, b].T).reshape(len(dy_n), oh, ow, c_in)
-        dx[n] = dxp[:, top:top + conv.h.size, left:left + conv.w.size, :]
-    return from_nhwc(dx, conv.data_format)
+    dy_rows = _compute(dy[n]).reshape(-1, c_out)  # one row per output position
+    images = len(dy_rows) // (oh * ow)
+    dxp = scratch.empty("dxp", (images, conv.h.padded, conv.w.padded, c_in), w.dtype)
+    dxp.fill(0)
+    tap = scratch.empty("tap", (len(dy_rows), c_in), w.dtype)
+    for a, b in np.ndindex(kh, kw):
+        # tap (a, b) of window (i, j) sits on padded cell (s_h*i + d_h*a, s_w*j + d_w*b)
+        rows = slice(dh * a, dh * a + sh * (oh - 1) + 1, sh)
+        columns = slice(dw * b, dw * b + sw * (ow - 1) + 1, sw)
+        np.matmul(dy_rows, w[a, b].T, out=tap)
+        dxp[:, rows, columns, :] += tap.reshape(images, oh, ow, c_in)
+    dx[n] = dxp[:, top:top + conv.h.size, left:left + conv.w.size, :]
 
 
 def conv2d_backprop_filter(
@@ -324,19 +395,40 @@ def conv2d_backprop_filter(
     conv = _checks.backprop_filter(x.shape, x.dtype, filter_sizes, dy.shape, dy.dtype, strides,
                                    padding, data_format, dilations)
     x, dy = to_nhwc(x, conv.data_format), to_nhwc(dy, conv.data_format)
-    kh, kw, c_in, c_out = conv.filter_shape
-    # rows (a, b, c) as in the windows; float16 sums in float32
-    dw = np.zeros((kh * kw * c_in, c_out), dtype=_compute(dy[:0]).dtype)
-    budget = _budget(x.nbytes, dy.nbytes, dw.nbytes)
-    for n in _blocks(len(x), _image_bytes(conv, dw.itemsize), budget):
-        xp = pad_hw(_compute(x[n]), conv.pads)
-        cols, dy_n = windows(xp, (kh, kw), conv.strides, conv.dilations), _compute(dy[n])
-        row = cols[0, 0].size * cols.itemsize  # im2col bytes of one output row of one image
-        for i in _blocks(cols.shape[1], row * len(cols), budget):
-            # a block of the im2col matrix, transposed, times the same rows of dy (numpy's
-            # matmul cannot add into its output, so each block's product is a temporary)
-            dw += cols[:, i].reshape(-1, len(dw)).T @ dy_n[:, i].reshape(-1, c_out)
-    return dw.reshape(conv.filter_shape).astype(conv.dtype, copy=False)
+    c_in = conv.filter_shape[2]
+    dw = np.zeros(conv.filter_shape, dtype=_compute(dy[:0]).dtype)  # float16 sums in float32
+    if conv.filter_shape[:2] == (1, 1) and conv.strides == (1, 1) and conv.pads == ((0, 0),) * 2:
+        # the windows are the pixels (see conv2d): one product does it
+        np.matmul(_compute(x).reshape(-1, c_in).T, _compute(dy).reshape(-1, dw.shape[3]),
+                  out=dw.reshape(c_in, -1))
+        return dw.astype(conv.dtype, copy=False)
+    threads = min(_parallel.threads(), c_in)
+    allowance = _allowance(x.nbytes, dy.nbytes, dw.nbytes)
+    tiles = _tiles(conv, -(-c_in // threads), allowance)
+    # each thread sums all tiles for its own input channels: no partial sums to add up
+    _parallel.run(lambda channels, scratch:
+                  _backprop_filter_tiles(x, dy, conv, dw, channels, tiles, allowance, scratch),
+                  _parallel.shares(range(c_in), threads))
+    return dw.astype(conv.dtype, copy=False)
+
+
+def _backprop_filter_tiles(
+    x: np.ndarray, dy: np.ndarray, conv: _checks.Conv, dw: np.ndarray, channels: Sequence[int],
+    tiles: list[Tile], allowance: int, scratch: _parallel.Scratch,
+) -> None:
+    """Add every tile's share to ``dw[:, :, channels]``: its windows, transposed, times dy."""
+    c = slice(channels[0], channels[-1] + 1)
+    kh, kw, _, c_out = dw.shape
+    # numpy's matmul cannot add into its output: each part's product goes through a buffer
+    product = scratch.empty("product", (kh * kw * len(channels), c_out), dw.dtype)
+    for n, rows in tiles:
+        xp = _padded_rows(x[n, :, :, c], conv, rows, scratch)
+        cols = windows(xp, (kh, kw), conv.strides, conv.dilations)
+        dy_n = dy[n, rows]
+        for m, r in _parts(cols, min(_TILE_BYTES, allowance - xp.nbytes - product.nbytes)):
+            dy_rows = _compute(dy_n[m, r]).reshape(-1, c_out)
+            np.matmul(_im2col(cols[m, r], scratch).T, dy_rows, out=product)
+            dw[:, :, c] += product.reshape(kh, kw, -1, c_out)
 
 
 def conv2d_transpose(

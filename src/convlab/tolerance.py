@@ -42,8 +42,12 @@ def rtol(dtype: str | np.dtype, device: str = "cpu", tf32: bool = False) -> floa
     return RTOL[(name, key)]
 
 
-def errors(got: ArrayLike, ref: ArrayLike) -> tuple[float, float]:
-    """Return ``(max |got - ref|, max |got - ref| / max |ref|)`` computed in float64.
+def errors(got: ArrayLike, ref: ArrayLike, scale: ArrayLike | None = None) -> tuple[float, float]:
+    """Return ``(max |got - ref|, max |got - ref| / max |scale|)`` computed in float64.
+
+    ``scale`` defaults to ``ref``. Where a result is a sum whose terms cancel, pass the
+    same sum over the terms' magnitudes (the function of ``|x|``, ``|w|``, ``|dy|``):
+    rounding errors grow with the terms, not with what is left of them.
 
     Raises
     ------
@@ -54,6 +58,7 @@ def errors(got: ArrayLike, ref: ArrayLike) -> tuple[float, float]:
     b = np.asarray(ref, dtype=np.float64)
     if a.shape != b.shape:
         raise ValueError(f"shape {a.shape} does not match the reference shape {b.shape}")
+    m = b if scale is None else np.asarray(scale, dtype=np.float64)
     diff = float(np.max(np.abs(a - b))) if a.size else 0.0
-    scale = float(np.max(np.abs(b))) if b.size else 0.0
-    return diff, diff / scale if scale > 0 else diff
+    top = float(np.max(np.abs(m))) if m.size else 0.0
+    return diff, diff / top if top > 0 else diff

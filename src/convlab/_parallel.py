@@ -1,0 +1,170 @@
+"""Share the reference's independent pieces of work among the cores.
+
+A convolution in numpy is many copy-then-multiply steps: copy a tile of windows into
+im2col rows, multiply them by the filter matrix. numpy copies on one core, while BLAS
+spreads each product over all of them, so with BLAS left alone every copy leaves the
+other cores idle, and each product reads a tile that another core's cache holds. Here
+each core takes its own share of the tiles and runs BLAS single-threaded on them: the
+copies run side by side, and each tile stays in the cache of the core that uses it.
+
+The number of shares is the number of threads BLAS itself would use (so
+``OPENBLAS_NUM_THREADS=1`` and the like make convlab serial too), or
+``CONVLAB_NUM_THREADS`` when set. Without ``threadpoolctl``, which is what can make BLAS
+single-threaded for a while, the work runs serially.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import numpy as np
+
+T = TypeVar("T")
+
+_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+_controller: Any = None
+_inside = threading.local()
+
+
+def _blas() -> Any:
+    """threadpoolctl's controller of the loaded BLAS libraries, or None without it."""
+    global _controller
+    if _controller is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            _controller = False
+        else:
+            _controller = ThreadpoolController().select(user_api="blas")
+    return _controller or None
+
+
+def threads() -> int:
+    """How many shares the work is cut into (1: serial)."""
+    if getattr(_inside, "worker", False):
+        return 1  # already one share of a parallel run
+    setting = os.environ.get("CONVLAB_NUM_THREADS", "").strip()
+    if setting:
+        try:
+            wanted = int(setting)
+        except ValueError:
+            raise ValueError(
+                f"CONVLAB_NUM_THREADS must be a positive integer, got {setting!r}"
+            ) from None
+        if wanted < 1:
+            raise ValueError(f"CONVLAB_NUM_THREADS must be a positive integer, got {setting!r}")
+        return wanted if _blas() else 1
+    blas = _blas()
+    if not blas:
+        return 1
+    return max(1, min(max(lib.num_threads for lib in blas.lib_controllers), _cores()))
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def shares(items: Sequence[T], count: int) -> list[Sequence[T]]:
+    """Cut ``items`` into at most ``count`` runs of consecutive items, as even as can be."""
+    count = max(1, min(count, len(items)))
+    cuts = [len(items) * k // count for k in range(count + 1)]
+    return [items[a:b] for a, b in itertools.pairwise(cuts)]
+
+
+class Scratch:
+    """Memory that one thread reuses from item to item, one buffer per name.
+
+    Fresh arrays of a few hundred KiB come straight from the operating system, and the
+    page faults of filling them cost more than the copy that fills them.
+    """
+
+    def __init__(self) -> None:
+        self._buffers: dict[str, np.ndarray] = {}
+
+    def empty(self, name: str, shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray:
+        """An uninitialised array of ``shape`` and ``dtype`` in the buffer ``name``."""
+        dtype = np.dtype(dtype)
+        nbytes = math.prod(shape) * dtype.itemsize
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.nbytes < nbytes:
+            buffer = self._buffers[name] = np.empty(nbytes, np.uint8)
+        return buffer[:nbytes].view(dtype).reshape(shape)
+
+
+def run(work: Callable[[T, Scratch], object], items: Sequence[T]) -> None:
+    """Call ``work(item, scratch)`` for every item, on all threads, BLAS single-threaded.
+
+    Each thread takes the next item as soon as it is done with one, so a core that the
+    machine slows down does fewer, and has a :class:`Scratch` of its own. ``work`` must
+    only write where no other item writes.
+    """
+    count = min(threads(), len(items))
+    if count <= 1:
+        scratch = Scratch()
+        for item in items:
+            work(item, scratch)
+        return
+    with _lock:
+        global _pool
+        if _pool is None or _pool._max_workers < count:
+            _pool = ThreadPoolExecutor(count, thread_name_prefix="convlab")
+        pool = _pool
+    queue = iter(items)
+    taking = threading.Lock()
+
+    def worker() -> None:
+        _inside.worker = True
+        scratch = Scratch()
+        try:
+            while True:
+                with taking:
+                    item = next(queue, _DONE)
+                if item is _DONE:
+                    return
+                work(item, scratch)  # type: ignore[arg-type]
+        finally:
+            _inside.worker = False
+
+    with _single_threaded_blas():
+        for done in [pool.submit(worker) for _ in range(count)]:
+            done.result()
+
+
+_DONE = object()
+
+
+_limited = 0
+_limiter: Any = None
+
+
+@contextmanager
+def _single_threaded_blas() -> Iterator[None]:
+    """BLAS on one thread until the last parallel run (of any caller thread) ends."""
+    global _limited, _limiter
+    blas = _blas()
+    if not blas:
+        yield
+        return
+    with _lock:
+        if _limited == 0:
+            _limiter = blas.limit(limits=1)
+        _limited += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _limited -= 1
+            if _limited == 0:
+                _limiter.restore_original_limits()
+                _limiter = None

@@ -91,6 +91,7 @@ class Scratch:
 
     def __init__(self) -> None:
         self._buffers: dict[str, np.ndarray] = {}
+        self._totals: dict[str, np.ndarray] = {}
 
     def empty(self, name: str, shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray:
         """An uninitialised array of ``shape`` and ``dtype`` in the buffer ``name``."""
@@ -101,20 +102,33 @@ class Scratch:
             buffer = self._buffers[name] = np.empty(nbytes, np.uint8)
         return buffer[:nbytes].view(dtype).reshape(shape)
 
+    def total(self, name: str, shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray:
+        """An array of zeros the first time, the same array (with its sums) after."""
+        if name not in self._totals:
+            self._totals[name] = np.zeros(shape, dtype)
+        return self._totals[name]
 
-def run(work: Callable[[T, Scratch], object], items: Sequence[T]) -> None:
+    def totals(self, name: str) -> list[np.ndarray]:
+        """The array ``total(name)`` returned, if it was asked for."""
+        return [self._totals[name]] if name in self._totals else []
+
+
+def run(
+    work: Callable[[T, Scratch], object], items: Sequence[T], most: int | None = None
+) -> list[Scratch]:
     """Call ``work(item, scratch)`` for every item, on all threads, BLAS single-threaded.
 
     Each thread takes the next item as soon as it is done with one, so a core that the
     machine slows down does fewer, and has a :class:`Scratch` of its own. ``work`` must
-    only write where no other item writes.
+    only write where no other item writes (or into its scratch). At most ``most``
+    threads; alone, a thread leaves BLAS its threads. Returns the threads' scratches.
     """
-    count = min(threads(), len(items))
+    count = min(threads(), len(items), most or len(items))
     if count <= 1:
         scratch = Scratch()
         for item in items:
             work(item, scratch)
-        return
+        return [scratch]
     with _lock:
         global _pool
         if _pool is None or _pool._max_workers < count:
@@ -123,9 +137,10 @@ def run(work: Callable[[T, Scratch], object], items: Sequence[T]) -> None:
     queue = iter(items)
     taking = threading.Lock()
 
-    def worker() -> None:
+    scratches = [Scratch() for _ in range(count)]
+
+    def worker(scratch: Scratch) -> None:
         _inside.worker = True
-        scratch = Scratch()
         try:
             while True:
                 with taking:
@@ -137,8 +152,9 @@ def run(work: Callable[[T, Scratch], object], items: Sequence[T]) -> None:
             _inside.worker = False
 
     with _single_threaded_blas():
-        for done in [pool.submit(worker) for _ in range(count)]:
+        for done in [pool.submit(worker, scratch) for scratch in scratches]:
             done.result()
+    return scratches
 
 
 _DONE = object()

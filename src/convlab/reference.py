@@ -13,7 +13,7 @@ out_channels]``.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+import math
 from typing import Any
 
 import numpy as np
@@ -56,9 +56,9 @@ _TILES_PER_THREAD = 4
 _MIN_BLOCK, _MAX_BLOCK = 1 << 16, 1 << 40  # the limits of any budget (tests narrow them)
 
 
-def _allowance(*nbytes: int) -> int:
-    """Bytes of copies each thread may hold, for arrays of ``nbytes`` bytes."""
-    return min(max(2 * max(nbytes) // _parallel.threads(), _MIN_BLOCK), _MAX_BLOCK)
+def _allowance(*nbytes: int, threads: int = 0) -> int:
+    """Bytes of copies each of ``threads`` (default: all) may hold, for arrays of ``nbytes``."""
+    return min(max(2 * max(nbytes) // (threads or _parallel.threads()), _MIN_BLOCK), _MAX_BLOCK)
 
 
 def _blocks(count: int, unit: int, budget: int) -> list[slice]:
@@ -395,40 +395,49 @@ def conv2d_backprop_filter(
     conv = _checks.backprop_filter(x.shape, x.dtype, filter_sizes, dy.shape, dy.dtype, strides,
                                    padding, data_format, dilations)
     x, dy = to_nhwc(x, conv.data_format), to_nhwc(dy, conv.data_format)
-    c_in = conv.filter_shape[2]
-    dw = np.zeros(conv.filter_shape, dtype=_compute(dy[:0]).dtype)  # float16 sums in float32
+    c_in, c_out = conv.filter_shape[2:]
+    dtype = _compute(dy[:0]).dtype  # float16 sums in float32
     if conv.filter_shape[:2] == (1, 1) and conv.strides == (1, 1) and conv.pads == ((0, 0),) * 2:
         # the windows are the pixels (see conv2d): one product does it
-        np.matmul(_compute(x).reshape(-1, c_in).T, _compute(dy).reshape(-1, dw.shape[3]),
-                  out=dw.reshape(c_in, -1))
-        return dw.astype(conv.dtype, copy=False)
-    threads = min(_parallel.threads(), c_in)
-    allowance = _allowance(x.nbytes, dy.nbytes, dw.nbytes)
-    tiles = _tiles(conv, -(-c_in // threads), allowance)
-    # each thread sums all tiles for its own input channels: no partial sums to add up
-    _parallel.run(lambda channels, scratch:
-                  _backprop_filter_tiles(x, dy, conv, dw, channels, tiles, allowance, scratch),
-                  _parallel.shares(range(c_in), threads))
+        dw = _compute(x).reshape(-1, c_in).T @ _compute(dy).reshape(-1, c_out)
+        return dw.reshape(conv.filter_shape).astype(conv.dtype, copy=False)
+    # each thread sums its tiles into a dw of its own, with a buffer for the products: as
+    # many threads as such pairs fit in the memory allowed (alone, its sum is the result)
+    filter_bytes = math.prod(conv.filter_shape) * dtype.itemsize
+    threads = min(_parallel.threads(), max(x.nbytes, dy.nbytes) // (2 * filter_bytes)) or 1
+    copies = _allowance(x.nbytes, dy.nbytes, filter_bytes, threads=threads) \
+        - filter_bytes * (2 if threads > 1 else 1)
+    scratches = _parallel.run(
+        lambda tile, scratch: _backprop_filter_tile(x, dy, conv, tile, copies, scratch),
+        _tiles(conv, c_in, copies), most=threads)
+    sums = [total for scratch in scratches for total in scratch.totals("dw")]
+    dw = sums[0] if sums else np.zeros(conv.filter_shape, dtype)
+    for other in sums[1:]:
+        dw += other
     return dw.astype(conv.dtype, copy=False)
 
 
-def _backprop_filter_tiles(
-    x: np.ndarray, dy: np.ndarray, conv: _checks.Conv, dw: np.ndarray, channels: Sequence[int],
-    tiles: list[Tile], allowance: int, scratch: _parallel.Scratch,
+def _backprop_filter_tile(
+    x: np.ndarray, dy: np.ndarray, conv: _checks.Conv, tile: Tile, budget: int,
+    scratch: _parallel.Scratch,
 ) -> None:
-    """Add every tile's share to ``dw[:, :, channels]``: its windows, transposed, times dy."""
-    c = slice(channels[0], channels[-1] + 1)
-    kh, kw, _, c_out = dw.shape
+    """Add one tile's share of ``dw`` to the thread's sum: its windows, transposed, times dy.
+
+    ``budget``: the bytes the thread may spend on the tile's padded rows and im2col parts.
+    """
+    kh, kw, c_in, c_out = conv.filter_shape
+    dw = scratch.total("dw", (kh, kw, c_in, c_out), _compute(dy[:0]).dtype)
     # numpy's matmul cannot add into its output: each part's product goes through a buffer
-    product = scratch.empty("product", (kh * kw * len(channels), c_out), dw.dtype)
-    for n, rows in tiles:
-        xp = _padded_rows(x[n, :, :, c], conv, rows, scratch)
-        cols = windows(xp, (kh, kw), conv.strides, conv.dilations)
-        dy_n = dy[n, rows]
-        for m, r in _parts(cols, min(_TILE_BYTES, allowance - xp.nbytes - product.nbytes)):
-            dy_rows = _compute(dy_n[m, r]).reshape(-1, c_out)
-            np.matmul(_im2col(cols[m, r], scratch).T, dy_rows, out=product)
-            dw[:, :, c] += product.reshape(kh, kw, -1, c_out)
+    product = scratch.empty("product", dw.shape, dw.dtype)
+    n, rows = tile
+    xp = _padded_rows(x[n], conv, rows, scratch)
+    cols = windows(xp, (kh, kw), conv.strides, conv.dilations)
+    dy_n = dy[n, rows]
+    # each product writes a whole dw: parts as large as dw, or 1 MiB, amortise that
+    for m, r in _parts(cols, min(max(_TILE_BYTES, dw.nbytes), budget - xp.nbytes)):
+        dy_rows = _compute(dy_n[m, r]).reshape(-1, c_out)
+        np.matmul(_im2col(cols[m, r], scratch).T, dy_rows, out=product.reshape(-1, c_out))
+        dw += product
 
 
 def conv2d_transpose(

@@ -70,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     b.add_argument("--repeat", type=int, default=None,
                    help="timed runs per method and round (default 5; --quick: 1)")
     b.add_argument("--rounds", type=int, default=None,
-                   help="passes over the methods of a layer (default 2; --quick: 1)")
+                   help="passes over the methods of a layer (default 3; --quick: 1)")
     b.add_argument("--device", default="all", choices=["all", "auto", "cpu", "gpu"],
                    help="where the TensorFlow rows run (default all: CPU, and GPU if any)")
     b.add_argument("--json", type=Path, default=Path("bench.json"),
@@ -107,7 +107,7 @@ def _bench(args: argparse.Namespace) -> int:
         result = bench.run(
             bench.QUICK_LAYERS if quick else bench.LAYERS,
             repeat=(1 if quick else 5) if args.repeat is None else args.repeat,
-            rounds=(1 if quick else 2) if args.rounds is None else args.rounds,
+            rounds=(1 if quick else 3) if args.rounds is None else args.rounds,
             device=args.device, pause=0.0 if quick else 0.15, seed=args.seed, tf32=args.tf32,
         )
     except (ValueError, RuntimeError) as err:

@@ -131,8 +131,8 @@ def run(
         return [scratch]
     with _lock:
         global _pool
-        if _pool is None or _pool._max_workers < count:
-            _pool = ThreadPoolExecutor(count, thread_name_prefix="convlab")
+        if _pool is None or _pool._max_workers < count - 1:
+            _pool = ThreadPoolExecutor(count - 1, thread_name_prefix="convlab")
         pool = _pool
     queue = iter(items)
     taking = threading.Lock()
@@ -152,8 +152,13 @@ def run(
             _inside.worker = False
 
     with _single_threaded_blas():
-        for done in [pool.submit(worker, scratch) for scratch in scratches]:
-            done.result()
+        # the calling thread works too: it starts at once, while the others wake up
+        helpers = [pool.submit(worker, scratch) for scratch in scratches[1:]]
+        try:
+            worker(scratches[0])
+        finally:
+            for done in helpers:
+                done.result()
     return scratches
 
 

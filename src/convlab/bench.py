@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 import convlab
-from convlab import _checks, reference
+from convlab import _checks, _parallel, reference
 from convlab.tolerance import errors
 from convlab.verify import _short, _tensorflow
 
@@ -225,7 +225,8 @@ def _header(m: dict[str, Any], s: dict[str, Any]) -> str:
         f"convlab bench: {m['cpu']} ({m['cores']} cores{flags}), numpy {m['numpy']} "
         f"({m['blas']}), TensorFlow {tf.get('version') or '-'}",
         f"float32; each time the best of {s['repeat']} after a warm-up, in each of "
-        f"{s['rounds']} round(s); TensorFlow CPU kernels: {tf.get('cpu_kernels', '-')}",
+        f"{s['rounds']} round(s); TensorFlow CPU kernels: {tf.get('cpu_kernels', '-')}; "
+        f"numpy reference on {m.get('convlab_threads', 1)} thread(s)",
     ]
     if tf.get("gpus"):
         lines.append(f"GPU: {', '.join(tf['gpus'])}; float32 on the GPU: {tf['tf32']}")
@@ -489,6 +490,7 @@ def machine(ctf: Any = None, why: str = "") -> dict[str, Any]:
     }
     if hasattr(os, "sched_getaffinity"):
         out["cores_usable"] = len(os.sched_getaffinity(0))
+    out["convlab_threads"] = _parallel.threads()
     if ctf is None:
         out["tensorflow"] = {"version": None, "why": why}
         return out
@@ -521,7 +523,7 @@ def _tf_cpu_kernels() -> str:
 def run(
     layers: Sequence[Layer] = LAYERS,
     repeat: int = 5,
-    rounds: int = 2,
+    rounds: int = 3,
     device: str = "all",
     pause: float = 0.15,
     seed: int = 0,

@@ -1,0 +1,134 @@
+"""Sharing the reference's tiles among threads: results, BLAS threads, settings."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_info
+
+import convlab
+from _support import Config, assert_close
+from convlab import _parallel, reference
+
+
+def _blas_threads() -> list[int]:
+    return [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+
+
+def test_shares_cut_items_into_even_runs():
+    assert _parallel.shares(range(10), 3) == [range(0, 3), range(3, 6), range(6, 10)]
+    assert _parallel.shares([1, 2], 5) == [[1], [2]]
+    assert _parallel.shares([], 2) == [[]]
+
+
+@pytest.mark.parametrize("threads", ["1", "2", "3"])
+def test_run_does_every_item_once_and_returns_the_scratches(threads, monkeypatch):
+    monkeypatch.setenv("CONVLAB_NUM_THREADS", threads)
+    seen: list[int] = []
+    lock = threading.Lock()
+
+    def work(item: int, scratch: _parallel.Scratch) -> None:
+        scratch.total("count", (), np.int64)[...] += 1
+        with lock:
+            seen.append(item)
+
+    scratches = _parallel.run(work, list(range(23)))
+    assert sorted(seen) == list(range(23))
+    assert 1 <= len(scratches) <= int(threads)
+    assert sum(int(t) for s in scratches for t in s.totals("count")) == 23
+
+
+def test_blas_gets_its_threads_back(monkeypatch):
+    monkeypatch.setenv("CONVLAB_NUM_THREADS", "2")
+    before = _blas_threads()
+    inside: list[list[int]] = []
+    _parallel.run(lambda item, scratch: inside.append(_blas_threads()), [0, 1, 2, 3])
+    assert all(seen == [1] * len(before) for seen in inside)
+    assert _blas_threads() == before
+
+
+def test_an_error_in_a_share_reaches_the_caller_and_blas_is_restored(monkeypatch):
+    monkeypatch.setenv("CONVLAB_NUM_THREADS", "2")
+    before = _blas_threads()
+
+    def work(item: int, scratch: _parallel.Scratch) -> None:
+        if item == 5:
+            raise RuntimeError("item 5")
+
+    with pytest.raises(RuntimeError, match="item 5"):
+        _parallel.run(work, list(range(8)))
+    assert _blas_threads() == before
+
+
+def test_runs_inside_a_share_are_serial(monkeypatch):
+    monkeypatch.setenv("CONVLAB_NUM_THREADS", "2")
+    inner: list[int] = []
+    _parallel.run(lambda item, scratch: inner.append(_parallel.threads()), [0, 1])
+    assert inner == [1, 1]
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", "1.5"])
+def test_a_bad_thread_count_is_named(value, monkeypatch):
+    monkeypatch.setenv("CONVLAB_NUM_THREADS", value)
+    with pytest.raises(ValueError, match="CONVLAB_NUM_THREADS must be a positive integer"):
+        convlab.conv2d(np.ones((1, 4, 4, 1)), np.ones((2, 2, 1, 1)), 1, "VALID")
+
+
+def test_scratch_reuses_its_memory():
+    scratch = _parallel.Scratch()
+    a = scratch.empty("x", (4, 5), np.float32)
+    b = scratch.empty("x", (2, 3), np.float64)
+    assert b.shape == (2, 3) and b.dtype == np.float64
+    assert np.shares_memory(a, b)
+    c = scratch.empty("x", (100,), np.float64)  # larger: a new buffer
+    assert c.shape == (100,) and not np.shares_memory(a, c)
+
+
+# Small tiles (every row a tile of its own) with 1 and 3 threads give the same numbers.
+CONFIGS = [
+    Config(3, 9, 8, 3, 4, 3, 3, (2, 2), (1, 1), "SAME"),
+    Config(2, 10, 7, 2, 3, 3, 2, (1, 2), (2, 1), ((2, 1), (0, 3))),
+    Config(1, 12, 5, 4, 2, 2, 2, (2, 1), (1, 1), "VALID", "NCHW"),
+]
+
+
+@pytest.mark.parametrize("cfg", CONFIGS, ids=["s2-same", "dilated-explicit", "nchw-batch1"])
+def test_threads_do_not_change_the_result(cfg, rng, monkeypatch):
+    x, w, dy = cfg.arrays(rng, np.float64)
+    args = cfg.args()
+    monkeypatch.setattr(reference, "_MIN_BLOCK", 1)
+    monkeypatch.setattr(reference, "_MAX_BLOCK", 1)
+    results = []
+    for threads in ("1", "3"):
+        monkeypatch.setenv("CONVLAB_NUM_THREADS", threads)
+        results.append((
+            convlab.conv2d(x, w, *args),
+            convlab.conv2d_backprop_input(cfg.input_shape, w, dy, *args),
+            convlab.conv2d_backprop_filter(x, cfg.filter_shape, dy, *args),
+        ))
+    for one, three in zip(*results, strict=True):
+        assert_close(three, one, np.float64)
+
+
+def test_callers_on_several_threads_get_their_own_results(rng):
+    cfg = Config(4, 20, 20, 8, 8, 3, 3, (1, 1), (1, 1), "SAME")
+    inputs = [cfg.arrays(rng, np.float64) for _ in range(4)]
+    want = [convlab.conv2d_loops(x, w, *cfg.args()) for x, w, _ in inputs]
+    before = _blas_threads()
+    got: dict[int, np.ndarray] = {}
+
+    def call(k: int) -> None:
+        x, w, _ = inputs[k]
+        for _ in range(5):
+            got[k] = convlab.conv2d(x, w, *cfg.args())
+
+    callers = [threading.Thread(target=call, args=(k,)) for k in range(4)]
+    for t in callers:
+        t.start()
+    for t in callers:
+        t.join()
+    for k in range(4):
+        assert_close(got[k], want[k], np.float64)
+    assert _blas_threads() == before

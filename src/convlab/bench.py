@@ -583,6 +583,12 @@ def run(
     return Result(machine(ctf, why), settings, list(layers), rows, targets)
 
 
+def recorded_targets() -> list[Target]:
+    """Return the numpy reference's targets as checked in the run recorded with ``make bench``."""
+    data = json.loads((Path(__file__).parent / "data" / "bench-recorded.json").read_text())
+    return [Target(**t) for t in data["targets"]]
+
+
 def recorded() -> tuple[dict[str, Any], list[Row]]:
     """Return the machine description and the rows of the run recorded with ``make bench``.
 

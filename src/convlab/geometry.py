@@ -83,6 +83,21 @@ class Axis:
         """Output length: the number of windows that fit in the padded input."""
         return (self.padded - self.k_eff) // self.stride + 1
 
+    def inside(self, tap: int) -> tuple[int, int]:
+        """Outputs ``first, stop`` whose tap ``tap`` reads the input, not its padding.
+
+        Output ``i`` reads input index ``stride*i + dilation*tap - pad_before``.
+
+        Examples
+        --------
+        >>> Axis(size=5, kernel=3, stride=2, dilation=1, pad_before=1, pad_after=1).inside(0)
+        (1, 3)
+        """
+        offset = self.dilation * tap - self.pad_before
+        first = max(0, -(offset // self.stride))
+        stop = min(self.out, (self.size - 1 - offset) // self.stride + 1)
+        return first, max(first, stop)
+
     @property
     def unreached(self) -> int:
         """Rows of the padded input after the last window, which get no gradient."""

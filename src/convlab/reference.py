@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -94,11 +95,6 @@ def _tiles(conv: _checks.Conv, channels: int, allowance: int) -> list[Tile]:
     return _cut(n_images, n_rows, max(rows, 1))
 
 
-def _parts(cols: np.ndarray, budget: int) -> list[Tile]:
-    """Cut a tile's windows ``(N, OH, OW, KH, KW, C)`` into im2col parts of ``budget`` bytes."""
-    return _cut(len(cols), cols.shape[1], budget // (cols[0, 0].size * cols.itemsize))
-
-
 def _padded_rows(
     x: np.ndarray, conv: _checks.Conv, rows: slice, scratch: _parallel.Scratch
 ) -> np.ndarray:
@@ -129,6 +125,66 @@ def _im2col(cols: np.ndarray, scratch: _parallel.Scratch) -> np.ndarray:
     matrix = scratch.empty("im2col", cols.shape, cols.dtype)
     np.copyto(matrix, cols)
     return matrix.reshape(-1, cols[0, 0, 0].size)
+
+
+def _taps(x: np.ndarray, conv: _checks.Conv, rows: slice, scratch: _parallel.Scratch) -> np.ndarray:
+    """The im2col rows of output rows ``rows`` of images ``x``, copied tap by tap from ``x``.
+
+    Tap ``(a, b)`` of window ``(i, j)`` is ``x[s_h*i + d_h*a - top, s_w*j + d_w*b - left]``:
+    for each tap, ``x`` shifted and subsampled where the windows reach inside it
+    (``Axis.inside``), and zeros where they reach into the padding.
+    """
+    (kh, kw), c = conv.filter_shape[:2], x.shape[3]
+    h, w = conv.h, conv.w
+    n_rows = rows.stop - rows.start
+    cols = scratch.empty("im2col", (len(x), n_rows, w.out, kh, kw, c),
+                         _compute(x[:0]).dtype)
+    inside_h = [[min(max(i, rows.start), rows.stop) - rows.start for i in h.inside(a)]
+                for a in range(kh)]
+    inside_w = [w.inside(b) for b in range(kw)]
+    for a, b in np.ndindex(kh, kw):
+        (i0, i1), (j0, j1) = inside_h[a], inside_w[b]
+        tap = cols[:, :, :, a, b]
+        if i0 > 0 or i1 < n_rows:  # rows whose tap is in the top or bottom padding
+            tap[:, :i0] = tap[:, i1:] = 0
+        if j0 > 0 or j1 < w.out:  # columns whose tap is in the left or right padding
+            tap[:, i0:i1, :j0] = tap[:, i0:i1, j1:] = 0
+        if i1 > i0 and j1 > j0:
+            top = h.stride * (rows.start + i0) + h.dilation * a - h.pad_before
+            left = w.stride * j0 + w.dilation * b - w.pad_before
+            tap[:, i0:i1, j0:j1] = x[:, top:top + h.stride * (i1 - i0 - 1) + 1:h.stride,
+                                     left:left + w.stride * (j1 - j0 - 1) + 1:w.stride]
+    return cols.reshape(-1, kh * kw * c)
+
+
+def _tile_im2col(
+    x: np.ndarray, conv: _checks.Conv, tile: Tile, wanted: int, allowance: int,
+    scratch: _parallel.Scratch,
+) -> Iterator[tuple[Tile, np.ndarray]]:
+    """A tile's im2col matrix, a part at a time: ``(part, matrix)``, ``part`` within the tile.
+
+    A part takes about ``wanted`` bytes, and all copies at most ``allowance``.
+
+    Two ways to the same matrix. Padding the tile's input rows first lets each window row
+    be copied as one run of ``KW*C_in`` numbers (when the width dilation is 1), at the
+    price of the padded copy, ``s_h*s_w / (KH*KW)`` of the im2col copy. Copying each tap
+    straight from ``x`` copies runs of ``C_in`` numbers but nothing else: it is the way
+    when the padded copy would be as large as the im2col copy (1x1 filters, strides as
+    large as the filter).
+    """
+    n, rows = tile
+    kh, kw, c_in, _ = conv.filter_shape
+    row = conv.w.out * kh * kw * c_in * 4  # im2col bytes of one output row
+    if conv.strides[0] * conv.strides[1] < kh * kw:
+        xp = _padded_rows(x[n], conv, rows, scratch)
+        cols = windows(xp, (kh, kw), conv.strides, conv.dilations)
+        for m, r in _cut(len(cols), cols.shape[1], min(wanted, allowance - xp.nbytes) // row):
+            yield (m, r), _im2col(cols[m, r], scratch)
+    else:
+        images = x[n]
+        for m, r in _cut(len(images), rows.stop - rows.start, min(wanted, allowance) // row):
+            part = range(rows.start, rows.stop)[r]
+            yield (m, r), _taps(images[m], conv, slice(part.start, part.stop), scratch)
 
 
 def _compute(a: np.ndarray) -> np.ndarray:
@@ -245,12 +301,11 @@ def _conv2d_tile(
     """
     n, rows = tile
     w_matrix = w.reshape(-1, w.shape[3])
-    xp = _padded_rows(x[n], conv, rows, scratch)
-    cols = windows(xp, w.shape[:2], conv.strides, conv.dilations)
     out = y[n, rows]
-    budget = min(max(_TILE_BYTES, w_matrix.nbytes), allowance - xp.nbytes)
-    for m, r in _parts(cols, budget):
-        np.matmul(_im2col(cols[m, r], scratch), w_matrix, out=out[m, r].reshape(-1, w.shape[3]))
+    # BLAS packs the whole filter matrix for every product: parts as large amortise that
+    wanted = max(_TILE_BYTES, w_matrix.nbytes)
+    for (m, r), im2col in _tile_im2col(x, conv, tile, wanted, allowance, scratch):
+        np.matmul(im2col, w_matrix, out=out[m, r].reshape(-1, w.shape[3]))
 
 
 def conv2d_loops(
@@ -430,13 +485,12 @@ def _backprop_filter_tile(
     # numpy's matmul cannot add into its output: each part's product goes through a buffer
     product = scratch.empty("product", dw.shape, dw.dtype)
     n, rows = tile
-    xp = _padded_rows(x[n], conv, rows, scratch)
-    cols = windows(xp, (kh, kw), conv.strides, conv.dilations)
     dy_n = dy[n, rows]
-    # each product writes a whole dw: parts as large as dw, or 1 MiB, amortise that
-    for m, r in _parts(cols, min(max(_TILE_BYTES, dw.nbytes), budget - xp.nbytes)):
+    # each product writes a whole dw: parts as large amortise that
+    for (m, r), im2col in _tile_im2col(x, conv, tile, max(_TILE_BYTES, dw.nbytes), budget,
+                                       scratch):
         dy_rows = _compute(dy_n[m, r]).reshape(-1, c_out)
-        np.matmul(_im2col(cols[m, r], scratch).T, dy_rows, out=product.reshape(-1, c_out))
+        np.matmul(im2col.T, dy_rows, out=product.reshape(-1, c_out))
         dw += product
 
 

@@ -132,3 +132,30 @@ def test_callers_on_several_threads_get_their_own_results(rng):
     for k in range(4):
         assert_close(got[k], want[k], np.float64)
     assert _blas_threads() == before
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_a_forked_child_starts_its_own_threads(rng, monkeypatch):
+    import os
+    import select
+    import signal
+
+    monkeypatch.setenv("CONVLAB_NUM_THREADS", "2")
+    monkeypatch.setattr(reference, "_MIN_BLOCK", 1)
+    monkeypatch.setattr(reference, "_MAX_BLOCK", 1)
+    x, w = rng.standard_normal((2, 6, 6, 2)), rng.standard_normal((3, 3, 2, 2))
+    want = convlab.conv2d_loops(x, w, 1, "SAME")
+    convlab.conv2d(x, w, 1, "SAME")  # the parent's pool exists now
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: a conv2d on threads of its own, then report
+        ok = np.allclose(convlab.conv2d(x, w, 1, "SAME"), want)
+        os.write(write, b"1" if ok else b"0")
+        os._exit(0)
+    os.close(write)
+    ready, _, _ = select.select([read], [], [], 60)
+    if not ready:  # the child waits on threads that exist only in the parent
+        os.kill(pid, signal.SIGKILL)
+    answer = os.read(read, 1) if ready else b""
+    os.waitpid(pid, 0)
+    assert answer == b"1", "conv2d in a forked child did not finish"

@@ -169,6 +169,16 @@ _limited = 0
 _limiter: Any = None
 
 
+def _forget_threads() -> None:
+    """In a forked child: the parent's worker threads do not exist there."""
+    global _pool, _limited, _limiter, _lock
+    _pool, _limited, _limiter, _lock = None, 0, None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_threads)
+
+
 @contextmanager
 def _single_threaded_blas() -> Iterator[None]:
     """BLAS on one thread until the last parallel run (of any caller thread) ends."""

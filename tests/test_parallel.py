@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import warnings
 
 import numpy as np
 import pytest
@@ -147,7 +148,9 @@ def test_a_forked_child_starts_its_own_threads(rng, monkeypatch):
     want = convlab.conv2d_loops(x, w, 1, "SAME")
     convlab.conv2d(x, w, 1, "SAME")  # the parent's pool exists now
     read, write = os.pipe()
-    pid = os.fork()
+    with warnings.catch_warnings():  # Python 3.12+ warns that forking a threaded process
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
     if pid == 0:  # the child: a conv2d on threads of its own, then report
         ok = np.allclose(convlab.conv2d(x, w, 1, "SAME"), want)
         os.write(write, b"1" if ok else b"0")

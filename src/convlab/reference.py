@@ -47,11 +47,12 @@ def _array(value: ArrayLike, name: str) -> np.ndarray:
 
 # Memory and speed. The window view costs nothing, but BLAS wants contiguous matrices, and
 # the windows as a matrix (im2col) hold KH*KW copies of the input. So the output is cut into
-# tiles, shared among the cores (convlab._parallel): each thread pads the input rows that a
-# tile reads, takes their windows, and copies and multiplies them a part at a time. A part
-# is about 1 MiB, to stay in the core's cache, or the filter matrix's size when that is
-# larger, because BLAS packs the whole filter matrix for every product. All threads' copies
-# together stay within twice the largest array given or returned.
+# tiles, shared among the cores (convlab._parallel): each thread copies a tile's windows into
+# im2col rows (from its padded input rows, or tap by tap from x: _tile_im2col) and
+# multiplies them, a part at a time. A part is about 1 MiB, to stay in the core's cache, or
+# the filter matrix's size when that is larger, because BLAS packs the whole filter matrix
+# for every product. All threads' copies together stay within twice the largest array
+# given or returned.
 _TILE_BYTES = 1 << 20
 _TILES_PER_THREAD = 4
 _MIN_BLOCK, _MAX_BLOCK = 1 << 16, 1 << 40  # the limits of any budget (tests narrow them)
@@ -85,10 +86,13 @@ def _cut(n_images: int, n_rows: int, rows: int) -> list[Tile]:
 
 
 def _tiles(conv: _checks.Conv, channels: int, allowance: int) -> list[Tile]:
-    """Tiles of the output for the threads to share: four or more per thread if there are
-    the rows, each reading at most ``_TILE_BYTES`` (and half the allowance) of padded input.
+    """Tiles of the output for the threads to share.
+
+    Four or more per thread where the output has the rows (a core that the machine slows
+    down then does fewer), each reading at most ``_TILE_BYTES`` (and half the allowance)
+    of padded input with ``channels`` channels.
     """
-    band_row = conv.strides[0] * conv.w.padded * channels * 4  # input bytes per output row
+    band_row = conv.strides[0] * conv.w.padded * channels * 4  # float32 bytes per output row
     n_images, n_rows = conv.output_shape[0], conv.h.out
     rows = min(min(_TILE_BYTES, allowance // 2) // band_row,
                -(-n_images * n_rows // (_TILES_PER_THREAD * _parallel.threads())))

@@ -162,3 +162,31 @@ def test_a_forked_child_starts_its_own_threads(rng, monkeypatch):
     answer = os.read(read, 1) if ready else b""
     os.waitpid(pid, 0)
     assert answer == b"1", "conv2d in a forked child did not finish"
+
+
+def test_threads_keep_their_memory_between_calls_until_released(monkeypatch):
+    monkeypatch.setenv("CONVLAB_NUM_THREADS", "1")
+    seen: list[int] = []
+
+    def work(item: int, scratch: _parallel.Scratch) -> None:
+        seen.append(scratch.empty("b", (1000,), np.float32).__array_interface__["data"][0])
+
+    _parallel.run(work, [0])
+    _parallel.run(work, [0])
+    assert seen[0] == seen[1]  # the same memory, call after call
+    _parallel.release()
+    big = (_parallel.Scratch.KEEP // 4 + 1,)
+    _parallel.run(lambda item, scratch: seen.append(scratch.empty("b", big, np.float32).size), [0])
+    kept = _parallel.run(lambda item, scratch: None, [0])[0]
+    assert "b" not in kept._buffers  # larger than KEEP: not kept
+
+
+def test_sums_belong_to_one_call(monkeypatch):
+    monkeypatch.setenv("CONVLAB_NUM_THREADS", "1")
+
+    def add(item: int, scratch: _parallel.Scratch) -> None:
+        scratch.total("s", (), np.float64)[...] += item
+
+    first = _parallel.run(add, [1, 2])[0].totals("s")[0].item()
+    second = _parallel.run(add, [5])[0].totals("s")[0].item()
+    assert (first, second) == (3.0, 5.0)

@@ -83,14 +83,18 @@ def shares(items: Sequence[T], count: int) -> list[Sequence[T]]:
 
 
 class Scratch:
-    """Memory that one thread reuses from item to item, one buffer per name.
+    """Memory that one thread reuses from item to item and call to call, a buffer per name.
 
-    Fresh arrays of a few hundred KiB come straight from the operating system, and the
-    page faults of filling them cost more than the copy that fills them.
+    A fresh array of a few hundred KiB comes from the operating system page by page, and
+    the page faults cost more than the copy that fills it; so each thread keeps its
+    buffers up to ``KEEP`` bytes each between calls (:func:`release` drops them).
+    ``total`` arrays (sums) belong to one call.
     """
 
-    def __init__(self) -> None:
-        self._buffers: dict[str, np.ndarray] = {}
+    KEEP = 1 << 22
+
+    def __init__(self, buffers: dict[str, np.ndarray] | None = None) -> None:
+        self._buffers: dict[str, np.ndarray] = {} if buffers is None else buffers
         self._totals: dict[str, np.ndarray] = {}
 
     def empty(self, name: str, shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray:
@@ -103,7 +107,7 @@ class Scratch:
         return buffer[:nbytes].view(dtype).reshape(shape)
 
     def total(self, name: str, shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray:
-        """An array of zeros the first time, the same array (with its sums) after."""
+        """An array of zeros the first time in a call, the same array (with its sums) after."""
         if name not in self._totals:
             self._totals[name] = np.zeros(shape, dtype)
         return self._totals[name]
@@ -111,6 +115,30 @@ class Scratch:
     def totals(self, name: str) -> list[np.ndarray]:
         """The array ``total(name)`` returned, if it was asked for."""
         return [self._totals[name]] if name in self._totals else []
+
+    def _end(self, keep: int) -> None:
+        for name in [k for k, b in self._buffers.items() if b.nbytes > keep]:
+            del self._buffers[name]
+
+
+_kept: list[dict[str, np.ndarray]] = []  # every thread's buffers, for release()
+
+
+def _own_scratch() -> Scratch:
+    """A :class:`Scratch` on this thread's buffers, with sums of its own."""
+    buffers = getattr(_inside, "buffers", None)
+    if buffers is None:
+        buffers = _inside.buffers = {}
+        with _lock:
+            _kept.append(buffers)
+    return Scratch(buffers)
+
+
+def release() -> None:
+    """Drop the memory every thread keeps between calls."""
+    with _lock:
+        for buffers in _kept:
+            buffers.clear()
 
 
 def run(
@@ -125,9 +153,13 @@ def run(
     """
     count = min(threads(), len(items), most or len(items))
     if count <= 1:
-        scratch = Scratch()
-        for item in items:
-            work(item, scratch)
+        # inside a share, the thread's own scratch is in use: a fresh one
+        scratch = Scratch() if getattr(_inside, "worker", False) else _own_scratch()
+        try:
+            for item in items:
+                work(item, scratch)
+        finally:
+            scratch._end(Scratch.KEEP)
         return [scratch]
     with _lock:
         global _pool
@@ -137,10 +169,13 @@ def run(
     queue = iter(items)
     taking = threading.Lock()
 
-    scratches = [Scratch() for _ in range(count)]
+    scratches: list[Scratch] = []
 
-    def worker(scratch: Scratch) -> None:
+    def worker() -> None:
         _inside.worker = True
+        scratch = _own_scratch()
+        with taking:
+            scratches.append(scratch)
         try:
             while True:
                 with taking:
@@ -149,13 +184,14 @@ def run(
                     return
                 work(item, scratch)  # type: ignore[arg-type]
         finally:
+            scratch._end(Scratch.KEEP)
             _inside.worker = False
 
     with _single_threaded_blas():
         # the calling thread works too: it starts at once, while the others wake up
-        helpers = [pool.submit(worker, scratch) for scratch in scratches[1:]]
+        helpers = [pool.submit(worker) for _ in range(count - 1)]
         try:
-            worker(scratches[0])
+            worker()
         finally:
             for done in helpers:
                 done.result()
@@ -171,8 +207,8 @@ _limiter: Any = None
 
 def _forget_threads() -> None:
     """In a forked child: the parent's worker threads do not exist there."""
-    global _pool, _limited, _limiter, _lock
-    _pool, _limited, _limiter, _lock = None, 0, None, threading.Lock()
+    global _pool, _limited, _limiter, _lock, _kept
+    _pool, _limited, _limiter, _lock, _kept = None, 0, None, threading.Lock(), []
 
 
 if hasattr(os, "register_at_fork"):

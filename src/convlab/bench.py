@@ -274,7 +274,12 @@ def _pause_then_best(fn: Callable[[], Any], sync: Callable[[Any], Any], repeat: 
 
 
 def _peak(fn: Callable[[], Any]) -> tuple[int, int]:
-    """Return tracemalloc's peak during one call of ``fn`` and the size of its result."""
+    """Return tracemalloc's peak during one call of ``fn`` and the size of its result.
+
+    The memory the reference's threads keep between calls is dropped first, so the peak
+    counts it.
+    """
+    _parallel.release()
     tracemalloc.start()
     try:
         result = fn()

@@ -18,12 +18,6 @@ def _blas_threads() -> list[int]:
     return [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
 
 
-def test_shares_cut_items_into_even_runs():
-    assert _parallel.shares(range(10), 3) == [range(0, 3), range(3, 6), range(6, 10)]
-    assert _parallel.shares([1, 2], 5) == [[1], [2]]
-    assert _parallel.shares([], 2) == [[]]
-
-
 @pytest.mark.parametrize("threads", ["1", "2", "3"])
 def test_run_does_every_item_once_and_returns_the_scratches(threads, monkeypatch):
     monkeypatch.setenv("CONVLAB_NUM_THREADS", threads)

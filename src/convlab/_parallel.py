@@ -15,7 +15,6 @@ single-threaded for a while, the work runs serially.
 
 from __future__ import annotations
 
-import itertools
 import math
 import os
 import threading
@@ -73,13 +72,6 @@ def _cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
-
-
-def shares(items: Sequence[T], count: int) -> list[Sequence[T]]:
-    """Cut ``items`` into at most ``count`` runs of consecutive items, as even as can be."""
-    count = max(1, min(count, len(items)))
-    cuts = [len(items) * k // count for k in range(count + 1)]
-    return [items[a:b] for a, b in itertools.pairwise(cuts)]
 
 
 class Scratch:

@@ -7,6 +7,7 @@ import io
 import itertools
 import json
 import os
+import time
 
 import numpy as np
 import pytest
@@ -109,7 +110,7 @@ def test_tensorflow_refuses_dilated_gradients_on_cpu_and_the_row_says_so(quick):
 def test_without_tensorflow_the_numpy_rows_still_run(monkeypatch):
     why = "TensorFlow is not installed (pip install 'convlab[tf]')"
     monkeypatch.setattr(bench, "_tensorflow", lambda: (None, why))
-    result = bench.run(bench.QUICK_LAYERS[:1], repeat=1, rounds=1, pause=0.0)
+    result = bench.run(bench.QUICK_LAYERS[:1], repeat=1, rounds=1, pause=0.0, warm_up=0.0)
     numpy_rows = [r for r in result.rows if r.backend == "numpy"]
     tf_rows = [r for r in result.rows if r.backend == "tensorflow"]
     assert len(numpy_rows) == len(NUMPY_ROWS) and all(r.seconds for r in numpy_rows)
@@ -206,7 +207,7 @@ def test_each_device_has_its_own_rows_and_baselines(ctf, monkeypatch):
     if ctf.gpu_available():
         pytest.skip("a real GPU is present: test_quick_bench_on_the_gpu covers it")
     monkeypatch.setattr(ctf, "gpu_available", lambda: True)
-    result = bench.run(bench.QUICK_LAYERS[:2], repeat=1, rounds=1, pause=0.0)
+    result = bench.run(bench.QUICK_LAYERS[:2], repeat=1, rounds=1, pause=0.0, warm_up=0.0)
     for layer, device in itertools.product(bench.QUICK_LAYERS[:2], ("cpu", "gpu")):
         rows = [r for r in result.rows if r.layer == layer.name and r.device == device
                 and r.backend == "tensorflow"]
@@ -223,7 +224,7 @@ def test_each_device_has_its_own_rows_and_baselines(ctf, monkeypatch):
 def test_quick_bench_on_the_gpu(ctf):
     if not ctf.gpu_available():
         pytest.skip("TensorFlow sees no GPU on this machine")
-    result = bench.run(bench.QUICK_LAYERS, repeat=1, rounds=1, pause=0.0)
+    result = bench.run(bench.QUICK_LAYERS, repeat=1, rounds=1, pause=0.0, warm_up=0.0)
     gpu_rows = [r for r in result.rows if r.device == "gpu"]
     assert len(gpu_rows) == len(TF_ROWS) * len(bench.QUICK_LAYERS)
     assert all(r.seconds and r.rel_err < 1e-4 for r in gpu_rows), [r for r in gpu_rows
@@ -231,3 +232,20 @@ def test_quick_bench_on_the_gpu(ctf):
     assert result.machine["tensorflow"]["gpus"]
     assert result.machine["tensorflow"]["tf32"].startswith("TF32 off")
     assert "float32 on the GPU: TF32 off" in str(result)
+
+
+def test_each_method_warms_up_before_it_is_timed():
+    calls = []
+
+    def fn():
+        calls.append(time.perf_counter())
+        time.sleep(0.005)
+        return len(calls)
+
+    start = time.perf_counter()
+    result, best = bench._pause_then_best(fn, lambda r: r, repeat=3, pause=0.0, warm_up=0.05)
+    timed = calls[-3:]
+    assert result == 1  # the first call's result
+    assert timed[0] - start >= 0.05  # the timed runs start after the warm-up
+    assert len(calls) >= 3 + 1 + 5  # result call, warm-up calls, timed calls
+    assert 0.005 <= best < 0.5

@@ -108,7 +108,8 @@ def _bench(args: argparse.Namespace) -> int:
             bench.QUICK_LAYERS if quick else bench.LAYERS,
             repeat=(1 if quick else 5) if args.repeat is None else args.repeat,
             rounds=(1 if quick else 3) if args.rounds is None else args.rounds,
-            device=args.device, pause=0.0 if quick else 0.15, seed=args.seed, tf32=args.tf32,
+            device=args.device, pause=0.0 if quick else 0.15, warm_up=0.0 if quick else 0.1,
+            seed=args.seed, tf32=args.tf32,
         )
     except (ValueError, RuntimeError) as err:
         print(f"convlab bench: error: {err}", file=sys.stderr)

@@ -224,7 +224,8 @@ def _header(m: dict[str, Any], s: dict[str, Any]) -> str:
     lines = [
         f"convlab bench: {m['cpu']} ({m['cores']} cores{flags}), numpy {m['numpy']} "
         f"({m['blas']}), TensorFlow {tf.get('version') or '-'}",
-        f"float32; each time the best of {s['repeat']} after a warm-up, in each of "
+        f"float32; each time the best of {s['repeat']} after {s.get('warm_up_s', 0):g} s of "
+        f"warm-up calls, in each of "
         f"{s['rounds']} round(s); TensorFlow CPU kernels: {tf.get('cpu_kernels', '-')}; "
         f"numpy reference on {m.get('convlab_threads', 1)} thread(s)",
     ]
@@ -261,10 +262,19 @@ def _verdict(targets: list[Target]) -> list[str]:
 
 
 def _pause_then_best(fn: Callable[[], Any], sync: Callable[[Any], Any], repeat: int,
-                     pause: float) -> tuple[Any, float]:
-    """Return ``fn()``'s result and the best of ``repeat`` timed runs after a warm-up."""
+                     pause: float, warm_up: float = 0.0) -> tuple[Any, float]:
+    """Return ``fn()``'s result and the best of ``repeat`` timed runs after a warm-up.
+
+    The warm-up lasts at least ``warm_up`` seconds: after the pause, a virtual machine's
+    idle CPUs wake slowly for a while (its haltpoll governor stops polling), which slows
+    whatever hands work between threads, numpy's tiles more than TensorFlow's spinning
+    pool; a few calls bring both back to their steady speed.
+    """
     time.sleep(pause)  # let the other library's spinning worker threads go to sleep
     result = sync(fn())
+    warm_until = time.perf_counter() + warm_up
+    while time.perf_counter() < warm_until:
+        sync(fn())
     best = float("inf")
     for _ in range(repeat):
         start = time.perf_counter()
@@ -331,7 +341,7 @@ def _tf_sync(ctf: Any, dev: str) -> Callable[[Any], Any]:
 
 
 def _bench_layer(layer: Layer, ctf: Any, why: str, devices: list[str], repeat: int,
-                 rounds: int, pause: float, seed: int) -> list[Row]:
+                 rounds: int, pause: float, seed: int, warm_up: float = 0.0) -> list[Row]:
     rng = np.random.default_rng(seed)
     conv = layer.conv
     x = rng.standard_normal(layer.input_shape, dtype=np.float32)
@@ -369,7 +379,7 @@ def _bench_layer(layer: Layer, ctf: Any, why: str, devices: list[str], repeat: i
             if row.note:  # refused, or TensorFlow is missing
                 continue
             try:
-                result, seconds = _pause_then_best(fn, sync, repeat, pause)
+                result, seconds = _pause_then_best(fn, sync, repeat, pause, warm_up)
             except NotImplementedError as err:  # convlab.tf.TensorFlowUnsupportedError
                 row.note = _short(str(err))
                 continue
@@ -531,6 +541,7 @@ def run(
     rounds: int = 3,
     device: str = "all",
     pause: float = 0.15,
+    warm_up: float = 0.1,
     seed: int = 0,
     tf32: bool = False,
 ) -> Result:
@@ -550,6 +561,9 @@ def run(
     pause : float
         Seconds to wait before each method, so that the worker threads of the library
         timed before it stop spinning.
+    warm_up : float
+        Seconds of untimed calls after the pause (at least one call), so that every
+        method is timed at its steady speed.
     seed : int
         Seed of the random inputs.
     tf32 : bool
@@ -577,11 +591,13 @@ def run(
     rows: list[Row] = []
     targets: list[Target] = []
     for layer in layers:
-        layer_rows = _bench_layer(layer, ctf, why, devices, repeat, rounds, pause, seed)
+        layer_rows = _bench_layer(layer, ctf, why, devices, repeat, rounds, pause, seed,
+                                  warm_up)
         rows += layer_rows
         targets += _targets(layer, layer_rows)
     settings = {
-        "repeat": repeat, "rounds": rounds, "pause_s": pause, "seed": seed, "dtype": "float32",
+        "repeat": repeat, "rounds": rounds, "pause_s": pause, "warm_up_s": warm_up, "seed": seed,
+        "dtype": "float32",
         "devices": devices, "tf32": tf32, "quick": tuple(layers) == QUICK_LAYERS,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }

@@ -53,8 +53,8 @@ def _array(value: ArrayLike, name: str) -> np.ndarray:
 # the filter matrix's size when that is larger, because BLAS packs the whole filter matrix
 # for every product. All threads' copies together stay within twice the largest array
 # given or returned.
-_TILE_BYTES = 1 << 20
-_TILES_PER_THREAD = 4
+_TILE_BYTES = 2 << 20
+_TILES_PER_THREAD = 2
 _MIN_BLOCK, _MAX_BLOCK = 1 << 16, 1 << 40  # the limits of any budget (tests narrow them)
 
 
@@ -88,14 +88,21 @@ def _cut(n_images: int, n_rows: int, rows: int) -> list[Tile]:
 def _tiles(conv: _checks.Conv, channels: int, allowance: int) -> list[Tile]:
     """Tiles of the output for the threads to share.
 
-    Four or more per thread where the output has the rows (a core that the machine slows
-    down then does fewer), each reading at most ``_TILE_BYTES`` (and half the allowance)
-    of padded input with ``channels`` channels.
+    ``_TILES_PER_THREAD`` or more per thread where the output has the rows (a core that
+    the machine slows down then does fewer; fewer, larger tiles hand work between threads
+    less often), each reading at most ``_TILE_BYTES`` of padded input with ``channels``
+    channels, and leaving room in the allowance for one image's im2col part.
     """
+    (kh, kw), n_images, n_rows = conv.filter_shape[:2], conv.output_shape[0], conv.h.out
     band_row = conv.strides[0] * conv.w.padded * channels * 4  # float32 bytes per output row
-    n_images, n_rows = conv.output_shape[0], conv.h.out
-    rows = min(min(_TILE_BYTES, allowance // 2) // band_row,
-               -(-n_images * n_rows // (_TILES_PER_THREAD * _parallel.threads())))
+    image = conv.h.padded * conv.w.padded * channels * 4  # an image's padded rows
+    part = min(_TILE_BYTES, n_rows * conv.w.out * kh * kw * channels * 4)  # its im2col part
+    budget = min(_TILE_BYTES, allowance - part)
+    wanted = -(-n_images * n_rows // (_TILES_PER_THREAD * _parallel.threads()))
+    if wanted >= n_rows and budget >= image:  # whole images
+        rows = n_rows * min(budget // image, wanted // n_rows)
+    else:  # rows of one image
+        rows = min(budget // band_row, wanted)
     return _cut(n_images, n_rows, max(rows, 1))
 
 

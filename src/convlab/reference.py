@@ -49,7 +49,7 @@ def _array(value: ArrayLike, name: str) -> np.ndarray:
 # the windows as a matrix (im2col) hold KH*KW copies of the input. So the output is cut into
 # tiles, shared among the cores (convlab._parallel): each thread copies a tile's windows into
 # im2col rows (from its padded input rows, or tap by tap from x: _tile_im2col) and
-# multiplies them, a part at a time. A part is about 1 MiB, to stay in the core's cache, or
+# multiplies them, a part at a time. A part is up to 2 MiB, to stay in the core's cache, or
 # the filter matrix's size when that is larger, because BLAS packs the whole filter matrix
 # for every product. All threads' copies together stay within twice the largest array
 # given or returned.

@@ -10,6 +10,11 @@ thebe's script on the unpkg CDN, its loader, and a Binder configuration block,
 even with ``launch_buttons: thebe: false``. The book has no live-code button, so these
 only put a CDN address and a duplicate ``const`` (a console error) into pages that are
 meant to work offline. This removes them after the theme has collected the page.
+
+Each chapter runs in a kernel that MyST-NB starts through jupyter_client, whose managers
+leave the kernel's sockets unencrypted unless told otherwise (ipykernel then warns once
+per page). MyST-NB offers no way to configure its kernel manager, so the managers this
+build creates default to CurveZMQ keys instead: the kernelspec declares support for them.
 """
 
 from __future__ import annotations
@@ -54,7 +59,14 @@ def _add_ipynb(app: Any, pagename: str, templatename: str, context: dict, doctre
     context["ipynb_source"] = f"{pagename}.ipynb"
 
 
+def _encrypt_kernel_transport() -> None:
+    from jupyter_client.manager import KernelManager
+
+    KernelManager.class_traits()["transport_encryption"].default_value = "auto"
+
+
 def setup(app: Any) -> dict[str, bool]:
+    _encrypt_kernel_transport()
     # before the theme builds its header buttons (priority 501)
     app.connect("html-page-context", _add_ipynb, priority=400)
     app.connect("html-page-context", _strip_thebe, priority=900)

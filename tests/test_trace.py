@@ -158,7 +158,7 @@ def test_the_term_names_the_scatter():
     assert t.frames[1].terms[0] == "ṽ[0,0] += w[0,0]·u[0,0]"
     # padding on top: the window of δy[0,0] starts at δx̃[0,0], a padded cell
     t = trace("d_x_scatter", input_size=5, kernel_size=3, strides=2, padding="SAME")
-    assert t.frames[1].terms[0] == "δx̃[0,0] += w[0,0]·δy[0,0]  (padding: cropped at the end)"
+    assert t.frames[1].terms[0] == "δx̃[0,0] += w[0,0]·δy[0,0]  (padding: cropped)"
     assert t.frames[1].terms[4] == "δx̃[1,1] += w[1,1]·δy[0,0]"
     assert t.frames[-1].terms[1] == "δx[p-1,q-1] = δx̃[p,q]"
 
@@ -198,7 +198,7 @@ def test_the_book_notation_everywhere_a_reader_looks(op, kw):
 def test_padded_grids_say_which_array_they_are():
     t = trace("forward", input_size=5, kernel_size=3, strides=2, padding="SAME")
     x = t.grids[0]
-    assert x.label == ("x̃ = x padded: p_t = 1 row on top, p_b = 1 below; "
+    assert x.label.replace("\u00a0", " ") == ("x̃ = x padded: p_t = 1 row on top, p_b = 1 below; "
                        "p_l = 1 column left, p_r = 1 right")
     assert x.panels == ["x̃"] and x.roles.shape == (7, 7)
     # window (0,0) reads x̃[0..2, 0..2]; its data cells are x̃[1,1], x̃[1,2], x̃[2,1], x̃[2,2]
@@ -208,7 +208,7 @@ def test_padded_grids_say_which_array_they_are():
     assert trace("forward", padding="VALID").grids[0].label == "x̃ = x (no padding)"
     # the scatter writes δx̃ and crops it to δx; the transpose writes ṽ and crops it to v
     t = trace("d_x_scatter", input_size=5, kernel_size=3, strides=2, padding="SAME")
-    assert t.grids[2].label.startswith("δx̃, the gradient of x̃ = x padded: p_t = 1 row")
+    assert t.grids[2].label.startswith("δx̃, the gradient of x̃ = x padded: p_t\u00a0=\u00a01 row")
     assert t.grids[2].panels == ["δx̃"] and t.grids[2].roles.shape == (7, 7)
     final = t.frames[-1].replace["dx"]
     assert final.panels == ["δx"] and final.roles.shape == (5, 5)

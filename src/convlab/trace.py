@@ -372,10 +372,14 @@ def _plural(n: int, word: str) -> str:
 
 
 def _pad_words(pads: Any) -> str:
-    """``p_t = 1 row on top, p_b = 1 below; p_l = 1 column left, p_r = 1 right``."""
+    """``p_t = 1 row on top, p_b = 1 below; p_l = 1 column left, p_r = 1 right``.
+
+    No-break spaces hold each ``p_t = 1`` together where a label wraps.
+    """
     (t, b), (left, right) = pads
-    return (f"p_t = {_plural(t, 'row')} on top, p_b = {b} below; "
-            f"p_l = {_plural(left, 'column')} left, p_r = {right} right")
+    eq = "\u00a0=\u00a0"
+    return (f"p_t{eq}{_plural(t, 'row')} on top, p_b{eq}{b} below; "
+            f"p_l{eq}{_plural(left, 'column')} left, p_r{eq}{right} right")
 
 
 def _padded(pads: Any) -> bool:
@@ -647,7 +651,7 @@ def _scatter(s: _Setup, transpose: bool) -> tuple[list[Grid], list[Frame], np.nd
                     puts.append(("dx", c, p, q, acc[p, q, c]))
                     inside = p - pt in range(conv.h.size) and q - pl in range(conv.w.size)
                     terms.append(f"{n.x(p, q, c)} += {n.w(a, b, c, k)}·{n.dy(i, j, k)}"
-                                 + ("" if inside else "  (padding: cropped at the end)"))
+                                 + ("" if inside else "  (padding: cropped)"))
             frames.append(Frame(
                 f"{dyn}[{i},{j}] = {_num(s.dy[i, j, k])} scatters {wn}·({_num(s.dy[i, j, k])}) "
                 f"into the window of {acc_n} that starts at {acc_n}[{sh * i},{sw * j}].",
@@ -674,9 +678,11 @@ def _scatter(s: _Setup, transpose: bool) -> tuple[list[Grid], list[Frame], np.nd
     _check(ref, result, want)
     final = _image_grid("dx", final_label, "output", result, out_n,
                         _x_roles(s)[pt:pt + h, pl:pl + w])
+    crop = (f"Crop the padding: {out_n} is {acc_n} without its padded border, indexed from 0 "
+            f"at its first real cell, {acc_n}[{pt},{pl}]." if _padded(conv.pads)
+            else f"No padding to crop: {out_n} is {acc_n}.")
     frames.append(Frame(
-        f"Crop the padding: {out_n} is {acc_n} without its padded border, indexed from 0 at "
-        f"its first real cell, {acc_n}[{pt},{pl}]. {out_n} equals convlab.{ref}.",
+        f"{crop} {out_n} equals convlab.{ref}.",
         [check, _shifted(out_n, conv.pads, acc_n)], replace={"dx": final}))
     return grids, frames, result, ref
 

@@ -6,8 +6,10 @@ import json
 import re
 import time
 
+import numpy as np
 import pytest
 
+import convlab
 from convlab.explorer import MAX_BYTES, frame_html, live_explorer, static_explorer
 from convlab.trace import OPERATIONS
 
@@ -30,7 +32,7 @@ def test_static_explorer_is_self_contained(op):
 def test_live_explorer_recomputes_on_every_control():
     ex = live_explorer("d_x_gather")
     first, view = ex.trace, ex.view.value
-    assert first is not None and "d_out" in view
+    assert first is not None and "δy" in view and "d_out" not in view
     changes = [
         (ex.strides, 2), (ex.padding, "SAME"), (ex.dilations, 2), (ex.input_size, 6),
         (ex.kernel_size, 2), (ex.in_channels, 2), (ex.out_channels, 2),
@@ -68,3 +70,47 @@ def test_frame_html_marks_highlight_and_focus():
     page = frame_html(t, 1)
     assert page.count("cvx-c r-data hl") >= 9 and " fx" in page
     assert "y[0,0] = " in page
+    assert "values drawn at random (seed 0)" in page
+
+
+# the figure of input-gradient.md (fig-dx-gather, top), as the chapter's preset
+FIGURE = {"label": "stride 2, VALID, 6\u00d76 input (the top picture)", "strides": 2,
+          "padding": "VALID", "input_size": 6, "w": [[1, 2, 0], [0, -1, 1], [2, 0, 1]],
+          "dy": [[1, -1], [2, 1]]}
+
+
+@pytest.mark.parametrize("op", ["d_x_scatter", "d_x_gather"])
+def test_a_preset_replays_a_figure_s_numbers(op):
+    ex = static_explorer(op, [FIGURE, {"label": "stride 2, SAME", "strides": 2,
+                                       "padding": "SAME"}])
+    w = np.reshape(FIGURE["w"], (3, 3, 1, 1)).astype(float)
+    dy = np.reshape(FIGURE["dy"], (1, 2, 2, 1)).astype(float)
+    want = convlab.conv2d_backprop_input((1, 6, 6, 1), w, dy, 2, "VALID")[0]
+    np.testing.assert_array_equal(ex.traces[0].result, want)
+    page = ex._repr_html_()
+    payload = json.loads(re.search(r'id="[^"]+-data">(.*?)</script>', page, re.S).group(1))
+    first = payload["presets"][0]["trace"]
+    assert first["params"]["given"] == ["w", "dy"]
+    assert payload["presets"][1]["trace"]["params"]["given"] == []
+    dy = next(g for g in first["grids"] if g["kind"] == "input")
+    assert dy["values"] == [FIGURE["dy"]]
+    assert "values given: w, δy" in frame_html(ex.traces[0], 0)
+
+
+def test_a_label_is_made_when_a_preset_has_none():
+    ex = static_explorer("forward", [{"strides": 2, "x": np.ones((5, 5))}])
+    label = ex.presets[0]["label"]
+    assert "strides=2" in label and label.endswith("given x") and "[[" not in label
+
+
+@pytest.mark.parametrize(("preset", "message"), [
+    ({"label": "a", "stride": 2}, r"preset 0 \('a'\) has unknown key\(s\) \['stride'\]"),
+    ({"label": "b", "dy": np.ones((3, 3))}, r"preset 0 \('b'\): dy must be an array of numbers "
+     r"of shape \(2, 2\), \(2, 2, 1\) or \(1, 2, 2, 1\)"),
+    ({"label": "c", "x": np.ones((5, 5))}, r"preset 0 \('c'\): x is not used by op "
+     r"'d_x_gather'"),
+])
+def test_bad_presets_say_which_and_why(preset, message):
+    kw = {"strides": 2, "padding": "SAME", "input_size": 4}
+    with pytest.raises(ValueError, match=message):
+        static_explorer("d_x_gather", [preset], **kw)

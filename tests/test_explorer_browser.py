@@ -2,10 +2,13 @@
 
 The page is the built book's ``_build/html/book/explorers.html`` when it exists (``make
 book`` first; ``CONVLAB_SITE`` may name another built site), otherwise a page holding the
-same five explorers, written here. It is served from 127.0.0.1; every explorer must render,
-step on a click and on the → key (the highlighted cells and the term change), change its
-grids with the setting menu, log no console error and send no request off the local server.
-A screenshot per explorer lands in ``test-output/``; the step timings and sizes are printed.
+same five explorers, written here in a 736 px column like the book's, each with a figure's
+preset first (the data the chapters give them). It is served from 127.0.0.1; every explorer
+must render, step on a click and on the → key (the highlighted cells and the term change),
+change its grids with the setting menu, log no console error, send no request off the local
+server, and fit its column at 1280 px in every frame of every setting (no horizontal
+scrolling; term lines wrap). A screenshot per explorer lands in ``test-output/``; the step
+timings and sizes are printed.
 
 Needs the ``playwright`` package and Debian's ``chromium`` (Playwright's own browser
 download is not used). Set ``CONVLAB_REQUIRE_BROWSER=1`` to fail instead of skip without them.
@@ -31,6 +34,8 @@ OUTPUT = ROOT / "test-output"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
 OPS = ["forward", "d_w", "d_x_scatter", "d_x_gather", "conv2d_transpose"]
+VIEWPORT = {"width": 1280, "height": 900}
+COLUMN = 736  # px: the content column of a Jupyter Book 1 page at 1280 px
 # sphinx-thebe declares this constant twice on every Jupyter Book 1 page: not ours
 KNOWN_ERRORS = ("THEBE_JS_URL",)
 
@@ -62,14 +67,19 @@ def site(tmp_path_factory):
     built = Path(os.environ.get("CONVLAB_SITE", ROOT / "_build" / "html"))
     if (built / "book" / "explorers.html").exists():
         return built, "book/explorers.html"
-    from convlab.explorer import static_explorer
+    from convlab.explorer import DEFAULT_PRESETS, static_explorer
+    from test_trace import FIGURES
 
     root = tmp_path_factory.mktemp("explorers")
-    body = "\n".join(static_explorer(op)._repr_html_() for op in OPS)
+    body = "\n".join(
+        static_explorer(op, [{"label": "the figure", **FIGURES[op]}, *DEFAULT_PRESETS])
+        ._repr_html_() for op in OPS)
     (root / "explorers.html").write_text(
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>explorers</title></head><body>{body}</body></html>", encoding="utf-8")
+        "<title>explorers</title><style>body { margin: 0; font: 16px/1.5 sans-serif; } "
+        f"main {{ width: {COLUMN}px; max-width: 100%; margin: 0 auto; }}</style></head>"
+        f"<body><main>{body}</main></body></html>", encoding="utf-8")
     return root, "explorers.html"
 
 
@@ -93,7 +103,7 @@ def server(site):
 @pytest.fixture
 def page(chromium, server):
     url, _ = server
-    context = chromium.new_context(viewport={"width": 1100, "height": 900})
+    context = chromium.new_context(viewport=VIEWPORT)
     pg = context.new_page()
     record = {"requests": [], "errors": []}
     pg.on("request", lambda r: record["requests"].append(r.url))
@@ -197,6 +207,41 @@ def test_explorer_steps_in_the_browser(page, op):
             if urlparse(u).scheme not in ("data", "blob")
             and urlparse(u).hostname != "127.0.0.1"]
     assert away == []
+
+
+# every frame of every setting: the page does not scroll sideways, nothing sticks out of
+# the explorer, and no term line is wider than its box (long ones wrap)
+_FITS = """root => {
+  const ex = ConvlabExplorer.get(root.id), bad = [], page = document.documentElement;
+  const box = root.getBoundingClientRect();
+  for (let p = 0; p < ex.data.presets.length; p++) {
+    ex.load(p);
+    for (let k = 0; k < ex.states.length; k++) {
+      ex.show(k);
+      const where = 'setting ' + p + ' step ' + (k + 1);
+      if (page.scrollWidth > window.innerWidth) { bad.push(where + ': page scrolls'); }
+      if (root.scrollWidth > root.clientWidth) { bad.push(where + ': explorer overflows'); }
+      root.querySelectorAll('.cvx-grid, .cvx-side, .cvx-term li, .cvx-headline, .cvx-caption')
+        .forEach(e => {
+          const r = e.getBoundingClientRect();
+          if (r.right > box.right + 0.5 || e.scrollWidth > e.clientWidth + 1) {
+            bad.push(where + ': ' + e.className + ' ' + (e.textContent || '').slice(0, 60));
+          }
+        });
+    }
+  }
+  ex.load(0);
+  return {bad: bad, width: box.width};
+}"""
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_explorer_fits_its_column_in_every_frame(page, op):
+    root = page.locator(f'.cvx[data-op="{op}"]').first
+    root.wait_for()
+    result = root.evaluate(_FITS)
+    assert result["bad"] == [], result["bad"][:10]
+    assert result["width"] <= VIEWPORT["width"]
 
 
 def test_explorers_fit_the_budget_and_stack_on_a_phone(chromium, server):

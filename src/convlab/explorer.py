@@ -24,8 +24,8 @@ import numpy as np
 
 from convlab.trace import OPERATIONS, ROLES, Trace, trace
 
-__all__ = ["DEFAULT_PRESETS", "LiveExplorer", "StaticExplorer", "frame_html", "live_explorer",
-           "static_explorer"]
+__all__ = ["DEFAULT_PRESETS", "PRESET_KEYS", "LiveExplorer", "StaticExplorer", "frame_html",
+           "live_explorer", "static_explorer"]
 
 #: Most an explorer may add to a page, in bytes.
 MAX_BYTES = 1_000_000
@@ -39,6 +39,11 @@ DEFAULT_PRESETS: list[dict[str, Any]] = [
     {"label": "stride 2, SAME, 2 in / 1 out channels", "strides": 2, "padding": "SAME",
      "channels": (2, 1), "input_size": 4},
 ]
+
+#: Keys a preset may hold: a label, the settings of :func:`convlab.trace.trace`, and data.
+PRESET_KEYS = ("label", "input_size", "kernel_size", "strides", "padding", "dilations",
+               "channels", "seed", "x", "w", "dy", "u")
+_DATA_KEYS = ("x", "w", "dy", "u")
 
 _counter = itertools.count()
 
@@ -61,10 +66,21 @@ class StaticExplorer:
         self.op = op
         self.presets = []
         self.traces: list[Trace] = []
-        for preset in presets:
+        for number, preset in enumerate(presets):
+            unknown = sorted(set(preset) - set(PRESET_KEYS))
+            if unknown:
+                raise ValueError(f"preset {number} ({preset.get('label', 'no label')!r}) has "
+                                 f"unknown key(s) {unknown}; a preset may hold "
+                                 f"{', '.join(PRESET_KEYS)}")
             params = {**base, **{k: v for k, v in preset.items() if k != "label"}}
-            label = preset.get("label") or ", ".join(f"{k}={v}" for k, v in params.items())
-            t = trace(op, **params)
+            label = preset.get("label") or ", ".join(
+                [f"{k}={v}" for k, v in params.items() if k not in _DATA_KEYS]
+                + [f"given {', '.join(k for k in _DATA_KEYS if k in preset)}"] * any(
+                    k in preset for k in _DATA_KEYS))
+            try:
+                t = trace(op, **params)
+            except ValueError as err:
+                raise ValueError(f"preset {number} ({label!r}): {err}") from None
             self.presets.append({"label": label, "trace": t.to_json()})
             self.traces.append(t)
         self.title = OPERATIONS[op]
@@ -124,7 +140,10 @@ def static_explorer(
         ``"forward"``, ``"d_w"``, ``"d_x_scatter"``, ``"d_x_gather"`` or ``"conv2d_transpose"``.
     presets : list of dict, optional
         Settings the reader can choose among; each overrides the keyword arguments below
-        and may have a ``"label"``. Default: :data:`DEFAULT_PRESETS`.
+        and may have a ``"label"`` and the data itself (``"x"``, ``"w"``, ``"dy"``, or
+        ``"u"`` for ``conv2d_transpose``: arrays or nested lists, e.g. a figure's, as in
+        :func:`convlab.trace.trace`). Keys are checked (:data:`PRESET_KEYS`).
+        Default: :data:`DEFAULT_PRESETS`.
     input_size, kernel_size, strides, padding, dilations, channels, seed
         The base settings, as in :func:`convlab.trace.trace`.
 
@@ -138,6 +157,11 @@ def static_explorer(
     >>> ex = static_explorer("d_x_scatter", [{"label": "stride 2", "strides": 2}])
     >>> ex.frame_counts(), ex.nbytes < 1_000_000
     ([6], True)
+    >>> ex = static_explorer("d_x_scatter", [
+    ...     {"label": "the figure", "strides": 2, "padding": "VALID", "input_size": 6,
+    ...      "w": [[1, 2, 0], [0, -1, 1], [2, 0, 1]], "dy": [[1, -1], [2, 1]]}])
+    >>> ex.traces[0].result[:, :, 0].astype(int).tolist()[1]
+    [0, -1, 1, 1, -1, 0]
     """
     base = {"input_size": input_size, "kernel_size": kernel_size, "strides": strides,
             "padding": padding, "dilations": dilations, "channels": channels, "seed": seed}
@@ -148,6 +172,7 @@ def static_explorer(
 # one frame as static HTML (the live widget's view; the same classes as the player)
 
 _KIND_TEXT = {"input": "INPUT", "filter": "FILTER", "output": "OUTPUT", "work": "WORK"}
+_DATA_NAME = {"dy": "δy"}  # the book's names of trace's data keywords
 
 
 def _fmt(v: float) -> str:
@@ -174,8 +199,10 @@ def frame_html(t: Trace, k: int) -> str:
     summary = (f"{t.title}. Input {prm['input_size']}, kernel {prm['kernel_size']}, stride "
                f"{prm['strides']}, padding {prm['padding']} (pads {prm['pads']}), dilation "
                f"{prm['dilations']}, channels in/out {prm['channels']}, output "
-               f"{prm['output_size']}. "
-               f"Step {k + 1} of {len(t.frames)}.")
+               f"{prm['output_size']}; values "
+               + (f"given: {', '.join(_DATA_NAME.get(n, n) for n in prm['given'])}"
+                  if prm.get("given") else f"drawn at random (seed {prm['seed']})")
+               + f". Step {k + 1} of {len(t.frames)}.")
     parts = [f'<div class="cvx cvx-static" data-frame="{k}"><p class="cvx-caption">'
              f'{html.escape(summary)}</p><div class="cvx-body"><div class="cvx-grids">']
     for gid, g in defs.items():

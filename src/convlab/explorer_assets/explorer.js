@@ -6,10 +6,12 @@
   if (window.ConvlabExplorer) { return; }
 
   var ROLE_TEXT = {
-    data: "value", pad: "padding (zero added)", zero: "inserted zero (stride)",
+    data: "value", pad: "padding (a zero added around the array)", zero: "inserted zero (stride)",
     unreached: "unreached: no window covers it"
   };
   var KIND_TEXT = { input: "INPUT", filter: "FILTER", output: "OUTPUT", work: "WORK" };
+  /* the book's names of the arrays a trace may be given (trace's keywords x, w, dy, u) */
+  var DATA_NAME = { x: "x", w: "w", dy: "\u03B4y", u: "u" };
 
   function el(tag, cls, text) {
     var e = document.createElement(tag);
@@ -196,7 +198,10 @@
       p.kernel_size.join("\u00D7") + ", stride " + p.strides.join(",") + ", padding " +
       JSON.stringify(p.padding) + " (pads " + JSON.stringify(p.pads) + "), dilation " +
       p.dilations.join(",") + ", channels in/out " + p.channels.join("/") + ", output " +
-      p.output_size.join("\u00D7") + "; checked against convlab." + this.trace.checked_against;
+      p.output_size.join("\u00D7") + "; values " + ((p.given || []).length
+        ? "given: " + p.given.map(function (n) { return DATA_NAME[n] || n; }).join(", ")
+        : "drawn at random (seed " + p.seed + ")") +
+      "; checked against convlab." + this.trace.checked_against;
     this.range.max = String(this.states.length - 1);
     this.root.setAttribute("data-preset", String(i));
     this.show(0);

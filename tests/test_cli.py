@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import subprocess
@@ -10,6 +11,7 @@ import sys
 import numpy as np
 import pytest
 
+import convlab
 from convlab import tolerance, via_conv2d
 from convlab.__main__ import main
 
@@ -71,7 +73,7 @@ def test_dilations_2_shows_what_tensorflow_refuses_on_cpu(ctf, capsys):
         assert table[(quantity, "via conv2d", "tensorflow", "cpu")] == "yes"
     assert table[("y", "conv2d", "tensorflow", "cpu")] == "yes"
     assert all(v == "yes" for (_, _, backend, _), v in table.items() if backend == "numpy")
-    assert "5 not computed (see n/a)" in out
+    assert "5 not computed, each with the reason" in out
 
 
 @pytest.mark.parametrize(("argv", "message"), [
@@ -155,3 +157,15 @@ def test_python_dash_m_convlab_verify(ctf):
 def test_import_convlab_does_not_import_tensorflow():
     result = _run("-c", "import convlab, sys; assert 'tensorflow' not in sys.modules, 'imported'")
     assert result.returncode == 0, result.stderr
+
+
+def test_the_html_table_fits_a_page_column(ctf):
+    # five short columns, the book's symbols, and each reason for a missing row once
+    report = convlab.verify((1, 7, 7, 2), (3, 3, 2, 3), 1, "SAME", 2, device="cpu", repeat=1)
+    page = report._repr_html_()
+    assert page.count("<th>") == 5
+    assert "<td>δx</td>" in page and "<td>δw</td>" in page and "d_x</td>" not in page
+    missing = [r for r in report.rows if r.ok is None]
+    assert page.count("not computed") == len(missing) + (1 if missing else 0)
+    for note in {r.note for r in missing}:
+        assert page.count(html.escape(note)) == 1

@@ -23,6 +23,9 @@ from convlab import _checks, reference, tolerance, via_conv2d
 
 __all__ = ["Report", "Row", "verify"]
 
+# the book's names for the quantities the command line prints as y, d_x, d_w
+_SYMBOL = {"y": "y", "d_x": "δx", "d_w": "δw"}
+
 
 @dataclass(frozen=True)
 class Row:
@@ -118,7 +121,7 @@ class Report:
         else:
             tail = f"{len(self.failed)} of {len(self.computed)} computed results DISAGREE"
         if missing:
-            tail += f"; {missing} not computed (see n/a)"
+            tail += f"; {missing} not computed, each with the reason"
         return f"{adjoint}\n{tail}"
 
     def __str__(self) -> str:
@@ -135,17 +138,32 @@ class Report:
         return f"convlab verify: {self.summary()}\n\n{table}\n\n{self.verdict()}{notes}"
 
     def _repr_html_(self) -> str:
-        head, body = self._cells()
+        """The table for a page: fewer, shorter columns; why a row is missing, once, below."""
         esc = html.escape
-        rows = "".join(
-            "<tr>" + "".join(f"<td>{esc(cell)}</td>" for cell in row) + "</tr>" for row in body
-        )
-        heads = "".join(f"<th>{esc(h)}</th>" for h in head)
-        notes = "".join(f"<p>note: {esc(n)}</p>" for n in self.notes)
+        devices = {r.device for r in self.rows}
+        reasons: list[str] = []
+        body = []
+        for r in self.rows:
+            where = r.backend if len(devices) == 1 else f"{r.backend}, {r.device}"
+            if r.ok is None:
+                if r.note not in reasons:
+                    reasons.append(r.note)
+                mark = "&nbsp;" + "*" * (reasons.index(r.note) + 1)
+                cells = [_SYMBOL[r.quantity], esc(r.method), esc(where), "&ndash;",
+                         f"not computed{mark}"]
+            else:
+                verdict = "yes" if r.ok else f"<b>NO</b> (tol {r.rtol:.0e})"
+                cells = [_SYMBOL[r.quantity], esc(r.method), esc(where),
+                         f"{r.max_rel:.1e}", verdict]
+            body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        heads = "".join(f"<th>{h}</th>" for h in
+                        ("quantity", "method", "backend", "rel err", "agrees"))
+        notes = "".join(f"<p>{'*' * (i + 1)} {esc(n)}</p>" for i, n in enumerate(reasons))
+        notes += "".join(f"<p>note: {esc(n)}</p>" for n in self.notes)
         verdict = esc(self.verdict()).replace("\n", "<br>")
         return (
             f"<p>{esc(self.summary())}</p><table class='convlab-verify'><thead><tr>{heads}"
-            f"</tr></thead><tbody>{rows}</tbody></table><p>{verdict}</p>{notes}"
+            f"</tr></thead><tbody>{''.join(body)}</tbody></table>{notes}<p>{verdict}</p>"
         )
 
 

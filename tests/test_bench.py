@@ -249,3 +249,39 @@ def test_each_method_warms_up_before_it_is_timed():
     assert timed[0] - start >= 0.05  # the timed runs start after the warm-up
     assert len(calls) >= 3 + 1 + 5  # result call, warm-up calls, timed calls
     assert 0.005 <= best < 0.5
+
+
+def test_a_result_reads_back_from_its_json(quick):
+    _, _, record = quick
+    result = bench.load(json.dumps(record))
+    assert [layer.name for layer in result.layers] == [x.name for x in bench.QUICK_LAYERS]
+    assert result.layers == list(bench.QUICK_LAYERS)
+    assert len(result.rows) == len(record["rows"])
+    assert json.loads(result.to_json())["rows"] == record["rows"]
+
+
+def test_routes_add_up_the_rows_of_each_way(quick):
+    _, _, record = quick
+    rows = bench.load(json.dumps(record)).rows
+    layer = bench.QUICK_LAYERS[0].name
+    times = {(r.backend, r.quantity, r.method): r.seconds for r in rows
+             if r.layer == layer and r.device == "cpu"}
+    got = bench.routes(rows, layer)
+    for route, parts in bench.ROUTES.items():
+        assert got[route] == pytest.approx(sum(times[part] for part in parts)), route
+    dilated = next(x.name for x in bench.QUICK_LAYERS if x.dilations == 2)
+    if os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "0":  # TF's own kernels refuse these
+        assert bench.routes(rows, dilated)["autodiff"] is None
+        assert bench.routes(rows, dilated)["native ops"] is None
+    assert bench.routes(rows, dilated)["via conv2d"] is not None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("onednn", [False, True])
+def test_run_in_process_uses_the_kernels_asked_for(ctf, onednn):
+    result = bench.run_in_process(bench.QUICK_LAYERS[-1:], onednn, repeat=1, rounds=1,
+                                  device="cpu", pause=0.0, warm_up=0.0)
+    kernels = result.machine["tensorflow"]["cpu_kernels"]
+    assert kernels.startswith("oneDNN" if onednn else "stock Eigen"), kernels
+    dilated = bench.routes(result.rows, bench.QUICK_LAYERS[-1].name)
+    assert (dilated["autodiff"] is not None) == onednn  # oneDNN computes float32 dilation

@@ -37,8 +37,8 @@ from convlab import _checks, _parallel, reference
 from convlab.tolerance import errors
 from convlab.verify import _short, _tensorflow
 
-__all__ = ["LAYERS", "QUICK_LAYERS", "Layer", "Result", "Row", "Target", "machine", "recorded",
-           "run"]
+__all__ = ["LAYERS", "QUICK_LAYERS", "ROUTES", "Layer", "Result", "Row", "Target", "load",
+           "machine", "recorded", "routes", "run", "run_in_process"]
 
 
 @dataclass(frozen=True)
@@ -604,18 +604,18 @@ def run(
     return Result(machine(ctf, why), settings, list(layers), rows, targets)
 
 
-def recorded_targets() -> list[Target]:
-    """Return the numpy reference's targets as checked in the run recorded with ``make bench``."""
-    data = json.loads((Path(__file__).parent / "data" / "bench-recorded.json").read_text())
-    return [Target(**t) for t in data["targets"]]
+def _layer(data: dict[str, Any]) -> Layer:
+    return Layer(str(data["name"]), _four(data["input_shape"]), _four(data["filter_shape"]),
+                 int(data["strides"]), str(data["padding"]), int(data["dilations"]))
 
 
-def recorded() -> tuple[dict[str, Any], list[Row]]:
-    """Return the machine description and the rows of the run recorded with ``make bench``.
+def _four(values: Sequence[int]) -> tuple[int, int, int, int]:
+    a, b, c, d = (int(v) for v in values)
+    return a, b, c, d
 
-    The book shows this full-size run instead of repeating it at build time.
-    """
-    text = (Path(__file__).parent / "data" / "bench-recorded.json").read_text()
+
+def load(text: str) -> Result:
+    """Read a :class:`Result` back from :meth:`Result.to_json`."""
     data = json.loads(text)
     fields = Row.__dataclass_fields__
     rows = [
@@ -624,4 +624,84 @@ def recorded() -> tuple[dict[str, Any], list[Row]]:
             baseline=None if r["baseline_ms"] is None else r["baseline_ms"] / 1e3)
         for r in data["rows"]
     ]
-    return data["machine"], rows
+    layers = [_layer(layer) for layer in data["layers"]]
+    targets = [Target(**t) for t in data["targets"]]
+    return Result(data["machine"], data["settings"], layers, rows, targets)
+
+
+def _recorded_path(onednn: bool = False) -> Path:
+    name = "bench-recorded-onednn.json" if onednn else "bench-recorded.json"
+    return Path(__file__).parent / "data" / name
+
+
+def recorded_targets(onednn: bool = False) -> list[Target]:
+    """Return the numpy reference's targets as checked in the run recorded with ``make bench``."""
+    return load(_recorded_path(onednn).read_text()).targets
+
+
+def recorded(onednn: bool = False) -> tuple[dict[str, Any], list[Row]]:
+    """Return the machine description and the rows of the run recorded with ``make bench``.
+
+    ``onednn`` chooses the run with TensorFlow's oneDNN CPU kernels instead of its own.
+    The book shows these full-size runs instead of repeating them at build time.
+    """
+    result = load(_recorded_path(onednn).read_text())
+    return result.machine, result.rows
+
+
+def run_in_process(layers: Sequence[Layer], onednn: bool, timeout: float = 900,
+                   **kwargs: Any) -> Result:
+    """Run :func:`run` in a fresh process, with TensorFlow's oneDNN CPU kernels or its own.
+
+    TensorFlow reads ``TF_ENABLE_ONEDNN_OPTS`` once, when it is imported, so comparing its
+    two sets of CPU kernels takes a process for each. ``kwargs`` go to :func:`run`.
+    """
+    import subprocess
+    import sys
+
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_ENABLE_ONEDNN_OPTS="1" if onednn else "0")
+    request = json.dumps({"layers": [asdict(layer) for layer in layers], "kwargs": kwargs})
+    done = subprocess.run(
+        [sys.executable, "-c", "from convlab.bench import _child; _child()"], input=request,
+        env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    if done.returncode != 0:
+        tail = " | ".join(done.stderr.strip().splitlines()[-3:])
+        raise RuntimeError(f"the benchmark process failed ({done.returncode}): {tail}")
+    return load(done.stdout)
+
+
+def _child() -> None:
+    import sys
+
+    request = json.loads(sys.stdin.read())
+    layers = [_layer(layer) for layer in request["layers"]]
+    print(run(layers, **request["kwargs"]).to_json())
+
+
+#: Ways to get y, d_x and d_w together: (backend, method) for each quantity; autodiff
+#: records the forward pass and returns both gradients in one call.
+ROUTES: dict[str, list[tuple[str, str, str]]] = {
+    "autodiff": [("tensorflow", ALL, "autodiff")],
+    "native ops": [("tensorflow", "y", "conv2d"), ("tensorflow", "d_x", "conv2d_backprop_input"),
+                   ("tensorflow", "d_w", "conv2d_backprop_filter")],
+    "via conv2d": [("tensorflow", "y", "conv2d"), ("tensorflow", "d_x", "via conv2d"),
+                   ("tensorflow", "d_w", "via conv2d")],
+    "numpy": [("numpy", "y", "conv2d"), ("numpy", "d_x", "conv2d_backprop_input"),
+              ("numpy", "d_w", "conv2d_backprop_filter")],
+}
+
+
+def routes(rows: Sequence[Row], layer: str, device: str = "cpu") -> dict[str, float | None]:
+    """Seconds each of :data:`ROUTES` takes for y, d_x and d_w on ``layer``.
+
+    ``None`` where a part did not run (TensorFlow refused it). numpy rows run on the CPU
+    whatever ``device`` is.
+    """
+    found = {(r.backend, r.quantity, r.method, r.device): r.seconds for r in rows
+             if r.layer == layer}
+    out: dict[str, float | None] = {}
+    for route, parts in ROUTES.items():
+        times = [found.get((backend, q, m, "cpu" if backend == "numpy" else device))
+                 for backend, q, m in parts]
+        out[route] = None if None in times else sum(t or 0.0 for t in times)
+    return out

@@ -6,10 +6,10 @@ Importing this module imports TensorFlow (seconds). Every function takes
 
 Arguments are checked by convlab before TensorFlow sees them, so bad input gets the
 same clear errors as the numpy reference. Where TensorFlow itself cannot compute a case
-(stock TF 2.21 on CPU: the backprop ops, ``conv2d_transpose`` and ``GradientTape``
-with dilations > 1, and NCHW), the call raises :class:`TensorFlowUnsupportedError`
-naming the via-conv2d method, which works there because it needs only the forward
-``conv2d`` in NHWC.
+(on a CPU with TensorFlow's own kernels: the backprop ops, ``conv2d_transpose`` and
+``GradientTape`` with dilations > 1, and NCHW; with oneDNN's, fewer: see
+:mod:`convlab.kernels`), the call raises :class:`TensorFlowUnsupportedError` naming the
+via-conv2d method, which works there because it needs only the forward ``conv2d`` in NHWC.
 
 TF32 policy: on Ampere-and-newer NVIDIA GPUs TensorFlow computes float32 convolutions
 in TensorFloat-32 by default (10 mantissa bits). convlab turns TF32 off the first time

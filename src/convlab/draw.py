@@ -17,6 +17,8 @@ from convlab.geometry import resolve_axis
 
 __all__ = [
     "PALETTE",
+    "check_legible",
+    "displayed_scale",
     "draw_axis_windows",
     "draw_grid",
     "draw_window",
@@ -32,6 +34,106 @@ PALETTE = {
     "unreached": "#CC79A7",  # reddish purple
     "edge": "#333333",
 }
+
+
+def displayed_scale(fig: Any, column_px: float = 736.0, *, tight: bool = True) -> float:
+    """How much the book shrinks ``fig``: 1, or less when it is wider than the column.
+
+    The inline backend saves a figure with ``bbox_inches="tight"``, so with ``tight``
+    (the default) the width is that of the drawn content plus ``savefig.pad_inches``
+    on each side; without it, the width the figure was made with.
+
+    Parameters
+    ----------
+    fig : matplotlib Figure
+    column_px : float
+        Width of the book's content column, in CSS pixels.
+    tight : bool
+        Measure the tight bounding box, as the saved picture has it.
+    """
+    import matplotlib as mpl
+
+    width_in = fig.get_figwidth()
+    if tight:
+        renderer = fig.canvas.get_renderer()
+        width_in = fig.get_tightbbox(renderer).width + 2 * mpl.rcParams["savefig.pad_inches"]
+    return min(1.0, column_px / (width_in * fig.dpi))
+
+
+def _drawn_texts(fig: Any) -> list[Any]:
+    """Every Text of ``fig`` that drawing it shows: visible, not empty, not hidden ticks."""
+    from matplotlib.text import Text
+
+    fig.draw_without_rendering()  # tick labels get their strings when drawn
+    hidden: set[int] = set()
+    for ax in fig.axes:
+        if not ax.axison:
+            for axis in (ax.xaxis, ax.yaxis):
+                hidden.update(id(t) for t in axis.findobj(Text))
+    texts = []
+    for text in fig.findobj(Text):
+        shown = text.get_visible() and text.get_text().strip() and id(text) not in hidden
+        if shown and (text.axes is None or text.axes.get_visible()):
+            texts.append(text)
+    return texts
+
+
+def check_legible(
+    fig: Any,
+    column_px: float = 736.0,
+    min_px: float = 9.0,
+    *,
+    tight: bool = True,
+) -> float:
+    """Raise if any text of ``fig`` shows smaller than ``min_px`` in the book; else its smallest.
+
+    A text's displayed height is its font size in points times ``fig.dpi / 72`` times
+    :func:`displayed_scale`: a figure wider than the column is shrunk to fit it.
+
+    Parameters
+    ----------
+    fig : matplotlib Figure
+    column_px : float
+        Width of the book's content column, in CSS pixels.
+    min_px : float
+        The smallest displayed text height allowed, in CSS pixels.
+    tight : bool
+        Measure the figure as the inline backend saves it (see :func:`displayed_scale`).
+
+    Returns
+    -------
+    float
+        The smallest displayed text height, in pixels (``inf`` for a figure without text).
+
+    Raises
+    ------
+    ValueError
+        Naming the smallest text, when it is below ``min_px``.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
+    >>> fig, ax = plt.subplots(figsize=(4, 1), dpi=100)
+    >>> _ = ax.text(0.5, 0.5, "twelve points", fontsize=12)
+    >>> _ = ax.axis("off")
+    >>> round(check_legible(fig), 1)
+    16.7
+    >>> plt.close(fig)
+    """
+    scale = displayed_scale(fig, column_px, tight=tight) * fig.dpi / 72
+    sizes = [(text.get_fontsize() * scale, text.get_text()) for text in _drawn_texts(fig)]
+    if not sizes:
+        return float("inf")
+    smallest, words = min(sizes, key=lambda size: size[0])
+    if smallest < min_px:
+        count = sum(size < min_px for size, _ in sizes)
+        raise ValueError(
+            f"{count} text(s) show smaller than {min_px:g} px in a {column_px:g} px column; "
+            f"the smallest, {words!r}, shows {smallest:.1f} px tall"
+        )
+    return smallest
 
 
 def _rect(ax: Any, x0: float, y0: float, w: float, h: float, **style: Any) -> None:

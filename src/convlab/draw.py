@@ -60,6 +60,8 @@ CELL_STYLES: dict[str, dict[str, Any]] = {
              "label": "inserted zero (stride)"},
     "unreached": {"facecolor": "#F2D3E5", "hatch": "xx", "edgecolor": PALETTE["unreached"],
                   "text": "#6B2150", "label": "unreached: no window covers it"},
+    "gap": {"facecolor": "white", "linestyle": ":", "edgecolor": "#999999", "blank": True,
+            "label": "gap between dilated taps"},
 }
 
 #: The padded input's symbol, x with a combining tilde (Unicode has no precomposed one).
@@ -194,7 +196,7 @@ def _cell(ax: Any, x0: float, y0: float, kind: str, text: str | None, fontsize: 
               edgecolor=style.get("hatchcolor", _HATCH_EDGE), linewidth=0)
     _rect(ax, x0, y0 - 1, 1, 1, fill=False, edgecolor=style.get("edgecolor", PALETTE["edge"]),
           linewidth=0.7, linestyle=style.get("linestyle", "-"))
-    if text is not None:
+    if text is not None and not style.get("blank"):
         box = {"boxstyle": "round,pad=0.1", "facecolor": "white", "edgecolor": "none",
                "alpha": 0.85} if hatch else None
         ax.text(x0 + 0.5, y0 - 0.5, text, ha="center", va="center", fontsize=fontsize,

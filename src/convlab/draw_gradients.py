@@ -78,13 +78,19 @@ def _factor(value: float) -> str:
 
 
 def _sum_lines(head: str, factors: list[tuple[float, float]], total: float,
-               per_line: int = 5) -> list[str]:
+               per_line: int = 5, sep: str = " = ") -> list[str]:
     """``head = a·b + c·d + ... = total``, wrapped after every ``per_line`` products."""
-    terms = [f"{_factor(a)}{_DOT}{_factor(b)}" for a, b in factors]
+    terms = [f"{_factor(a)}{_DOT}{_factor(b)}" for a, b in factors] or ["0"]
     chunks = [" + ".join(terms[k:k + per_line]) for k in range(0, len(terms), per_line)]
-    lines = [f"{head} = {chunks[0]}", *(f"    + {chunk}" for chunk in chunks[1:])]
+    lines = [f"{head}{sep}{chunks[0]}", *(f"    + {chunk}" for chunk in chunks[1:])]
     lines[-1] += f" = {_number(total)}"
     return lines
+
+
+def _index(letter: str, stride: int, dilation: int, tap: int) -> str:
+    """``s·i + d·a`` written for one axis, as ``2i + 1``."""
+    scaled = letter if stride == 1 else f"{stride}{letter}"
+    return f"{scaled} + {dilation * tap}" if tap else scaled
 
 
 def draw_full_correlation(
@@ -328,10 +334,11 @@ def draw_batch_filter_tap(
     parts = [sum(p * q for p, q in image) for image in pairs]
     a, b = tap
     x_name = X_PADDED if pads != ((0, 0), (0, 0)) else "x"
-    lines = [f"δw[{a}, {b}] = Σ_n Σ_i,j {x_name}[n, {strides[0]}i + {a}, {strides[1]}j + {b}]"
-             f"{_DOT}δy[n, i, j]"]
+    rows, cols = _index("i", strides[0], dilations[0], a), _index("j", strides[1], dilations[1], b)
+    lines = [f"δw[{a}, {b}] = \N{GREEK CAPITAL LETTER SIGMA} over n, i, j of "
+             f"{x_name}[n, {rows}, {cols}]{_DOT}δy[n, i, j]"]
     for n, image in enumerate(pairs):
-        lines += _sum_lines(f"n = {n}:", image, parts[n])
+        lines += _sum_lines(f"image n = {n}:", image, parts[n], sep="  ")
     lines.append(f"δw[{a}, {b}] = " + " + ".join(_factor(p) for p in parts)
                  + f" = {_number(sum(parts))}")
     rows = x.shape[1] + pads[0][0] + pads[0][1]

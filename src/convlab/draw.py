@@ -46,16 +46,18 @@ PALETTE = {
     "edge": "#333333",
 }
 
-#: How each kind of cell is drawn. The patterned kinds are the explorers' ``r-pad``,
-#: ``r-zero`` and ``r-unreached``, with the same legend text.
+#: How each kind of cell is drawn. The fills are about the explorers' (``.cvx-c.r-data``)
+#: and the patterned kinds are their ``r-pad`` (stripes, dashed edge, italic), ``r-zero``
+#: (dots, dotted edge) and ``r-unreached``, with the same legend text.
 CELL_STYLES: dict[str, dict[str, Any]] = {
-    "input": {"facecolor": PALETTE["input"], "alpha": 0.45},
-    "output": {"facecolor": PALETTE["output"], "alpha": 0.45},
-    "filter": {"facecolor": PALETTE["filter"], "alpha": 0.5},
+    "input": {"facecolor": PALETTE["input"], "alpha": 0.3},
+    "output": {"facecolor": PALETTE["output"], "alpha": 0.3},
+    "filter": {"facecolor": PALETTE["filter"], "alpha": 0.3},
     "product": {"facecolor": PALETTE["highlight"], "alpha": 0.3},
     "faint": {"facecolor": PALETTE["input"], "alpha": 0.12},
     "pad": {"facecolor": "#F4F4F4", "hatch": "\\\\", "hatchcolor": "#B4B4B4",
-            "linestyle": "--", "text": "#555555", "label": "padding (zero added)"},
+            "linestyle": "--", "text": "#555555", "fontstyle": "italic",
+            "label": "padding (zero added)"},
     "zero": {"facecolor": "white", "hatch": "..", "linestyle": ":", "text": "#555555",
              "label": "inserted zero (stride)"},
     "unreached": {"facecolor": "#F2D3E5", "hatch": "xx", "edgecolor": PALETTE["unreached"],
@@ -200,7 +202,8 @@ def _cell(ax: Any, x0: float, y0: float, kind: str, text: str | None, fontsize: 
         box = {"boxstyle": "round,pad=0.1", "facecolor": "white", "edgecolor": "none",
                "alpha": 0.85} if hatch else None
         ax.text(x0 + 0.5, y0 - 0.5, text, ha="center", va="center", fontsize=fontsize,
-                color=style.get("text", "black"), bbox=box, gid=gid)
+                color=style.get("text", "black"), fontstyle=style.get("fontstyle", "normal"),
+                bbox=box, gid=gid)
 
 
 def _outline(ax: Any, x0: float, y0: float, w: float = 1, h: float = 1, *,

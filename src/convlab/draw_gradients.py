@@ -274,13 +274,26 @@ def draw_filter_taps(
     bottom = -x.shape[0] - pads[0][0] - pads[0][1]
     ax.text(-0.9, bottom - 0.3, "\n".join(lines), ha="left", va="top", fontsize=fontsize,
             linespacing=1.5)
-    kinds = _input_kinds(x.shape, dy.shape, dw.shape, strides, dilations, pads)
-    present = [k for k in ("pad", "unreached") if (kinds == k).any()]
+    _legend_under(ax, x[None], dy[None], dw, strides, dilations, pads, fontsize)
     ax.set_xlim(-0.9, _right_edge(x, dy, dw, pads) + 0.5)
-    ax.set_ylim(bottom - len(lines) * 0.75 - 0.8, 2.4)
-    if present:
-        draw_legend(ax, present, fontsize=fontsize)
+    ax.set_ylim(bottom - len(lines) * 0.65 - 0.3, 2.4)
     return total
+
+
+def _legend_under(ax: Any, xs: np.ndarray, dys: np.ndarray, dw: np.ndarray,
+                  strides: tuple[int, int], dilations: tuple[int, int],
+                  pads: tuple[tuple[int, int], tuple[int, int]], fontsize: float) -> None:
+    """Name the patterned cells of ``x̃`` in a legend under the δy and δw grids."""
+    kinds = _input_kinds(xs.shape[1:], dys.shape[1:], dw.shape, strides, dilations, pads)
+    present = [k for k in ("pad", "unreached") if (kinds == k).any()]
+    if not present:
+        return
+    rows = xs.shape[1] + pads[0][0] + pads[0][1]
+    w_bottom = -(len(xs) - 1) * (rows + 1.4) / 2 - dw.shape[0]
+    top = min(-dys.shape[1], w_bottom) - 0.5
+    left = xs.shape[2] + pads[1][0] + pads[1][1] + 2.0 - 0.3
+    draw_legend(ax, present, fontsize=fontsize, loc="upper left", ncol=1,
+                bbox_to_anchor=(left, top), bbox_transform=ax.transData, borderaxespad=0)
 
 
 def _right_edge(x: np.ndarray, dy: np.ndarray, dw: np.ndarray,
@@ -345,10 +358,7 @@ def draw_batch_filter_tap(
     bottom = -(len(x) - 1) * (rows + 1.4) - rows
     ax.text(-0.9, bottom - 0.3, "\n".join(lines), ha="left", va="top", fontsize=fontsize,
             linespacing=1.5)
-    kinds = _input_kinds(x.shape[1:], dy.shape[1:], dw.shape, strides, dilations, pads)
-    present = [k for k in ("pad", "unreached") if (kinds == k).any()]
+    _legend_under(ax, x, dy, dw, strides, dilations, pads, fontsize)
     ax.set_xlim(-0.9, _right_edge(x, dy, dw, pads) + 0.5)
-    ax.set_ylim(bottom - len(lines) * 0.75 - 0.8, 2.4)
-    if present:
-        draw_legend(ax, present, fontsize=fontsize)
+    ax.set_ylim(bottom - len(lines) * 0.65 - 0.3, 2.4)
     return parts

@@ -37,6 +37,7 @@ __all__ = [
 ]
 
 _DOT = "\N{MIDDLE DOT}"
+_ROW_GAP = 1.9  # between the rows of a batch's images, in cells
 
 
 def stretched_and_padded(
@@ -202,7 +203,7 @@ def _tap_panels(
     gap = 2.0
     y0x = xp.shape[2] + gap
     w0x = y0x + dys.shape[2] + gap
-    row_height = xp.shape[1] + 1.4
+    row_height = xp.shape[1] + _ROW_GAP
     x_name = X_PADDED if padded else "x"
     pairs = []
     for n in range(len(xs)):
@@ -289,7 +290,7 @@ def _legend_under(ax: Any, xs: np.ndarray, dys: np.ndarray, dw: np.ndarray,
     if not present:
         return
     rows = xs.shape[1] + pads[0][0] + pads[0][1]
-    w_bottom = -(len(xs) - 1) * (rows + 1.4) / 2 - dw.shape[0]
+    w_bottom = -(len(xs) - 1) * (rows + _ROW_GAP) / 2 - dw.shape[0]
     top = min(-dys.shape[1], w_bottom) - 0.5
     left = xs.shape[2] + pads[1][0] + pads[1][1] + 2.0 - 0.3
     draw_legend(ax, present, fontsize=fontsize, loc="upper left", ncol=1,
@@ -355,7 +356,7 @@ def draw_batch_filter_tap(
     lines.append(f"δw[{a}, {b}] = " + " + ".join(_factor(p) for p in parts)
                  + f" = {_number(sum(parts))}")
     rows = x.shape[1] + pads[0][0] + pads[0][1]
-    bottom = -(len(x) - 1) * (rows + 1.4) - rows
+    bottom = -(len(x) - 1) * (rows + _ROW_GAP) - rows
     ax.text(-0.9, bottom - 0.3, "\n".join(lines), ha="left", va="top", fontsize=fontsize,
             linespacing=1.5)
     _legend_under(ax, x, dy, dw, strides, dilations, pads, fontsize)

@@ -298,11 +298,10 @@ def draw_channel_swap(ax: Any, w: Any, *, fontsize: float = 10) -> np.ndarray:
             va="bottom", fontsize=fontsize)
     bottom = top - 1.2 - max(c_in, c_out) * step_y + 1.4
     _block(ax, 0, bottom, [
-        f"{prime}[a, b, k, c] = w[{kh - 1}\N{MINUS SIGN}a, {kw - 1}\N{MINUS SIGN}b, c, k];"
-        "  the gather for each input channel c:",
-        "δx[n, :, :, c] = \N{GREEK CAPITAL LETTER SIGMA} over k of  δŷ[n, :, :, k] "
-        "\N{STAR OPERATOR} "
-        f"{prime}[:, :, k, c]   (\N{STAR OPERATOR}: stride-1 correlation of the padded δŷ)"],
+        f"{prime}[a, b, k, c] = w[{kh - 1}\N{MINUS SIGN}a, {kw - 1}\N{MINUS SIGN}b, c, k], and "
+        "for each input channel c:",
+        "δx[n, :, :, c] = \N{GREEK CAPITAL LETTER SIGMA} over k of conv2d(δŷ padded[n, :, :, k], "
+        f"{prime}[:, :, k, c]), stride 1"],
         fontsize)
     ax.set_xlim(-0.3, right + c_in * step_x - 2.9)
     ax.set_ylim(bottom - 2 * _LINE - 0.4, 0.3)

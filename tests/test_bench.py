@@ -14,7 +14,7 @@ import pytest
 
 import convlab
 from _support import Config, assert_close
-from convlab import bench, reference
+from convlab import _engine, bench
 from convlab.__main__ import main
 
 NUMPY_ROWS = {("y", "conv2d"), ("d_x", "conv2d_backprop_input"), ("d_x", "via conv2d"),
@@ -152,8 +152,8 @@ def test_blocks_do_not_change_the_result(cfg, dtype, budget, rng, monkeypatch):
         "d_x": convlab.conv2d_backprop_input(cfg.input_shape, w64, dy64, *args),
         "d_w": convlab.conv2d_backprop_filter(x64, cfg.filter_shape, dy64, *args),
     }
-    monkeypatch.setattr(reference, "_MIN_BLOCK", budget)
-    monkeypatch.setattr(reference, "_MAX_BLOCK", budget)
+    monkeypatch.setattr(_engine, "_MIN_BLOCK", budget)
+    monkeypatch.setattr(_engine, "_MAX_BLOCK", budget)
     assert_close(convlab.conv2d(x, w, *args), ref["y"], dtype, what="y")
     assert_close(convlab.conv2d_backprop_input(cfg.input_shape, w, dy, *args), ref["d_x"], dtype,
                  what="d_x")
@@ -169,7 +169,7 @@ def test_blocks_do_not_change_the_result(cfg, dtype, budget, rng, monkeypatch):
 
 def test_blocks_cover_the_range_once():
     for count, unit, budget in [(1, 10, 1), (7, 3, 10), (8, 1, 100), (5, 0, 4), (9, 4, 8)]:
-        slices = reference._blocks(count, unit, budget)
+        slices = _engine._blocks(count, unit, budget)
         assert [i for s in slices for i in range(count)[s]] == list(range(count))
         assert all(len(range(count)[s]) * unit <= max(budget, unit) for s in slices)
 

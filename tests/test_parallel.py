@@ -11,7 +11,7 @@ from threadpoolctl import threadpool_info
 
 import convlab
 from _support import Config, assert_close
-from convlab import _parallel, reference
+from convlab import _engine, _parallel
 
 
 def _blas_threads() -> list[int]:
@@ -93,8 +93,8 @@ CONFIGS = [
 def test_threads_do_not_change_the_result(cfg, rng, monkeypatch):
     x, w, dy = cfg.arrays(rng, np.float64)
     args = cfg.args()
-    monkeypatch.setattr(reference, "_MIN_BLOCK", 1)
-    monkeypatch.setattr(reference, "_MAX_BLOCK", 1)
+    monkeypatch.setattr(_engine, "_MIN_BLOCK", 1)
+    monkeypatch.setattr(_engine, "_MAX_BLOCK", 1)
     results = []
     for threads in ("1", "3"):
         monkeypatch.setenv("CONVLAB_NUM_THREADS", threads)
@@ -136,8 +136,8 @@ def test_a_forked_child_starts_its_own_threads(rng, monkeypatch):
     import signal
 
     monkeypatch.setenv("CONVLAB_NUM_THREADS", "2")
-    monkeypatch.setattr(reference, "_MIN_BLOCK", 1)
-    monkeypatch.setattr(reference, "_MAX_BLOCK", 1)
+    monkeypatch.setattr(_engine, "_MIN_BLOCK", 1)
+    monkeypatch.setattr(_engine, "_MAX_BLOCK", 1)
     x, w = rng.standard_normal((2, 6, 6, 2)), rng.standard_normal((3, 3, 2, 2))
     want = convlab.conv2d_loops(x, w, 1, "SAME")
     convlab.conv2d(x, w, 1, "SAME")  # the parent's pool exists now

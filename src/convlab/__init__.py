@@ -10,6 +10,11 @@ The numpy reference mirrors TensorFlow's names and argument order::
 and adds the two gradients computed by conv2d alone (``grad_input_via_conv2d``,
 ``grad_filter_via_conv2d``). ``convlab.tf`` has the same names computed by TensorFlow;
 it is imported on first use, so ``import convlab`` never imports TensorFlow.
+
+``convlab.definitions`` writes the same sums as the maths does, on checked NHWC arrays:
+loops, a window view with one contraction, a scatter tap by tap. The public functions
+compute them with the tiled, multi-core engine of ``convlab._engine``; the tests hold
+the two equal.
 """
 
 from __future__ import annotations

@@ -1,0 +1,355 @@
+"""The reference's engine: conv2d and its gradients in tiles, on every core.
+
+It computes the sums of :mod:`convlab.definitions` (the tests hold the two
+equal) on arrays already checked and laid out NHWC, with the resolved geometry
+``conv``: :func:`conv2d`, :func:`conv2d_backprop_input` and
+:func:`conv2d_backprop_filter`. float16 sums run in float32, as in TensorFlow;
+results have ``conv.dtype``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator
+
+import numpy as np
+
+from convlab import _checks, _parallel
+from convlab.definitions import windows
+
+# Memory and speed. The window view costs nothing, but BLAS wants contiguous
+# matrices, and the windows as a matrix (im2col) hold KH*KW copies of the
+# input. So the output is cut into tiles, shared among the cores
+# (convlab._parallel): each thread copies a tile's windows into im2col rows
+# (from its padded input rows, or tap by tap from x: _tile_im2col) and
+# multiplies them, a part at a time. A part is up to 2 MiB, to stay in the
+# core's cache, or the filter matrix's size when that is larger, because BLAS
+# packs the whole filter matrix for every product. All threads' copies
+# together stay within twice the largest array given or returned.
+_TILE_BYTES = 2 << 20
+_TILES_PER_THREAD = 2
+# the limits of any budget (tests narrow them)
+_MIN_BLOCK, _MAX_BLOCK = 1 << 16, 1 << 40
+
+Tile = tuple[slice, slice]
+
+
+def _compute(a: np.ndarray) -> np.ndarray:
+    """``a`` in the dtype the sums run in: float16 in float32, as in TF."""
+    return a.astype(np.float32) if a.dtype == np.float16 else a
+
+
+def _allowance(*nbytes: int, threads: int = 0) -> int:
+    """Bytes of copies each of ``threads`` (default: all) may hold.
+
+    ``nbytes``: the sizes of the arrays given and returned.
+    """
+    per_thread = 2 * max(nbytes) // (threads or _parallel.threads())
+    return min(max(per_thread, _MIN_BLOCK), _MAX_BLOCK)
+
+
+def _blocks(count: int, unit: int, budget: int) -> list[slice]:
+    """Cut ``range(count)`` into near-equal slices of at most ``budget`` bytes.
+
+    An item takes ``unit`` bytes; a slice has at least one.
+    """
+    step = max(1, budget // max(unit, 1))
+    parts = -(-count // step)
+    cuts = [count * k // parts for k in range(parts + 1)]
+    return [slice(start, stop) for start, stop in itertools.pairwise(cuts)]
+
+
+def _cut(n_images: int, n_rows: int, rows: int) -> list[Tile]:
+    """Cut an (image, row) grid into pieces of at most ``rows`` rows (>= 1).
+
+    A piece is whole images when an image fits, else rows of one image, so
+    that each piece of an NHWC array is contiguous.
+    """
+    if rows >= n_rows:
+        images = _blocks(n_images, n_rows, rows)
+        return [(n, slice(0, n_rows)) for n in images]
+    return [(slice(n, n + 1), part)
+            for n in range(n_images) for part in _blocks(n_rows, 1, rows)]
+
+
+def _tiles(conv: _checks.Conv, channels: int, allowance: int) -> list[Tile]:
+    """Tiles of the output for the threads to share.
+
+    ``_TILES_PER_THREAD`` or more per thread where the output has the rows (a
+    core that the machine slows down then does fewer; fewer, larger tiles hand
+    work between threads less often), each reading at most ``_TILE_BYTES`` of
+    padded input with ``channels`` channels, and leaving room in the allowance
+    for one image's im2col part.
+    """
+    kh, kw = conv.filter_shape[:2]
+    n_images, n_rows = conv.output_shape[0], conv.h.out
+    # float32 bytes of the padded input an output row reads, of a padded
+    # image, and of an image's im2col part
+    band_row = conv.strides[0] * conv.w.padded * channels * 4
+    image = conv.h.padded * conv.w.padded * channels * 4
+    part = min(_TILE_BYTES, n_rows * conv.w.out * kh * kw * channels * 4)
+    budget = min(_TILE_BYTES, allowance - part)
+    threads = _TILES_PER_THREAD * _parallel.threads()
+    wanted = -(-n_images * n_rows // threads)
+    if wanted >= n_rows and budget >= image:  # whole images
+        rows = n_rows * min(budget // image, wanted // n_rows)
+    else:  # rows of one image
+        rows = min(budget // band_row, wanted)
+    return _cut(n_images, n_rows, max(rows, 1))
+
+
+def _padded_rows(
+    x: np.ndarray, conv: _checks.Conv, rows: slice, scratch: _parallel.Scratch
+) -> np.ndarray:
+    """The padded input rows that output rows ``rows`` read, as ``_compute``.
+
+    Equal to ``pad_hw(x, conv.pads)[:, lo:hi]`` for the first and last padded
+    rows the windows of ``rows`` touch, without padding (copying) the rest of
+    ``x``.
+    """
+    (sh, _), (dh, _) = conv.strides, conv.dilations
+    (top, _), (left, _) = conv.pads
+    # in the rows of x: negative inside the top padding
+    lo = sh * rows.start - top
+    hi = sh * (rows.stop - 1) + dh * (conv.filter_shape[0] - 1) + 1 - top
+    a = min(max(lo, 0), conv.h.size)  # the rows of x inside, a:b (maybe none)
+    b = max(min(hi, conv.h.size), a)
+    if (a, b, conv.w.padded) == (lo, hi, conv.w.size):  # no padding here
+        return _compute(x[:, lo:hi])
+    shape = (len(x), hi - lo, conv.w.padded, x.shape[3])
+    band = scratch.empty("band", shape, _compute(x[:0]).dtype)
+    inside = band[:, a - lo:b - lo]
+    right = left + conv.w.size
+    band[:, :a - lo] = inside[:, :, :left] = inside[:, :, right:] = 0
+    band[:, b - lo:] = 0
+    inside[:, :, left:right] = x[:, a:b]
+    return band
+
+
+def _im2col(cols: np.ndarray, scratch: _parallel.Scratch) -> np.ndarray:
+    """Windows ``(N, OH, OW, KH, KW, C)`` as a matrix, a copy.
+
+    One row per output position.
+    """
+    matrix = scratch.empty("im2col", cols.shape, cols.dtype)
+    np.copyto(matrix, cols)
+    return matrix.reshape(-1, cols[0, 0, 0].size)
+
+
+def _taps(
+    x: np.ndarray, conv: _checks.Conv, rows: slice, scratch: _parallel.Scratch
+) -> np.ndarray:
+    """The im2col rows of output rows ``rows`` of images ``x``, tap by tap.
+
+    Tap ``(a, b)`` of window ``(i, j)`` is
+    ``x[s_h*i + d_h*a - top, s_w*j + d_w*b - left]``: for each tap, ``x``
+    shifted and subsampled where the windows reach inside it
+    (``Axis.inside``), and zeros where they reach into the padding.
+    """
+    (kh, kw), c = conv.filter_shape[:2], x.shape[3]
+    h, w = conv.h, conv.w
+    n_rows = rows.stop - rows.start
+    cols = scratch.empty("im2col", (len(x), n_rows, w.out, kh, kw, c),
+                         _compute(x[:0]).dtype)
+    inside_h = [[min(max(i, rows.start), rows.stop) - rows.start
+                 for i in h.inside(a)] for a in range(kh)]
+    inside_w = [w.inside(b) for b in range(kw)]
+    for a, b in np.ndindex(kh, kw):
+        (i0, i1), (j0, j1) = inside_h[a], inside_w[b]
+        tap = cols[:, :, :, a, b]
+        if i0 > 0 or i1 < n_rows:  # rows with it in the top/bottom padding
+            tap[:, :i0] = tap[:, i1:] = 0
+        if j0 > 0 or j1 < w.out:  # columns with it in the left/right padding
+            tap[:, i0:i1, :j0] = tap[:, i0:i1, j1:] = 0
+        if i1 > i0 and j1 > j0:
+            top = h.stride * (rows.start + i0) + h.dilation * a - h.pad_before
+            left = w.stride * j0 + w.dilation * b - w.pad_before
+            bottom = top + h.stride * (i1 - i0 - 1) + 1
+            right = left + w.stride * (j1 - j0 - 1) + 1
+            tap[:, i0:i1, j0:j1] = x[:, top:bottom:h.stride,
+                                     left:right:w.stride]
+    return cols.reshape(-1, kh * kw * c)
+
+
+def _tile_im2col(
+    x: np.ndarray, conv: _checks.Conv, tile: Tile, wanted: int,
+    allowance: int, scratch: _parallel.Scratch,
+) -> Iterator[tuple[Tile, np.ndarray]]:
+    """A tile's im2col matrix, a part at a time: ``(part, matrix)``.
+
+    ``part`` is within the tile. A part takes about ``wanted`` bytes, and all
+    copies at most ``allowance``.
+
+    Two ways to the same matrix. Padding the tile's input rows first lets each
+    window row be copied as one run of ``KW*C_in`` numbers (when the width
+    dilation is 1), at the price of the padded copy, ``s_h*s_w / (KH*KW)`` of
+    the im2col copy. Copying each tap straight from ``x`` copies runs of
+    ``C_in`` numbers but nothing else: it is the way when the padded copy would
+    be as large as the im2col copy (1x1 filters, strides as large as the
+    filter).
+    """
+    n, rows = tile
+    kh, kw, c_in, _ = conv.filter_shape
+    row = conv.w.out * kh * kw * c_in * 4  # im2col bytes of one output row
+    if conv.strides[0] * conv.strides[1] < kh * kw:
+        xp = _padded_rows(x[n], conv, rows, scratch)
+        cols = windows(xp, (kh, kw), conv.strides, conv.dilations)
+        part_rows = min(wanted, allowance - xp.nbytes) // row
+        for m, r in _cut(len(cols), cols.shape[1], part_rows):
+            yield (m, r), _im2col(cols[m, r], scratch)
+    else:
+        images = x[n]
+        part_rows = min(wanted, allowance) // row
+        for m, r in _cut(len(images), rows.stop - rows.start, part_rows):
+            part = range(rows.start, rows.stop)[r]
+            band = slice(part.start, part.stop)
+            yield (m, r), _taps(images[m], conv, band, scratch)
+
+
+def conv2d(conv: _checks.Conv, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``y`` of NHWC ``x`` and HWIO ``w``, tile by tile on every core."""
+    w = _compute(w)
+    y = np.empty(conv.output_shape, dtype=conv.dtype)
+    # rows in (a, b, c) order, as in the windows
+    w_matrix = w.reshape(-1, w.shape[3])
+    one_by_one = w.shape[:2] == (1, 1) and conv.strides == (1, 1)
+    if one_by_one and conv.pads == ((0, 0), (0, 0)):
+        # the windows are the pixels: x is already the im2col matrix
+        np.matmul(_compute(x).reshape(-1, len(w_matrix)), w_matrix,
+                  out=y.reshape(-1, w.shape[3]))
+    else:
+        allowance = _allowance(x.nbytes, y.nbytes, w.nbytes)
+        _parallel.run(
+            lambda tile, scratch: _conv2d_tile(
+                x, w, conv, y, tile, allowance, scratch),
+            _tiles(conv, w.shape[2], allowance))
+    return y
+
+
+def _conv2d_tile(
+    x: np.ndarray, w: np.ndarray, conv: _checks.Conv, y: np.ndarray,
+    tile: Tile, allowance: int, scratch: _parallel.Scratch,
+) -> None:
+    """Write one tile of ``conv2d(x, w)`` into ``y``.
+
+    A part of the tile's windows, copied to one row per output position, is a
+    block of the im2col matrix; times ``w`` as a ``(KH*KW*C_in, C_out)``
+    matrix it gives those outputs, cast to ``y``'s dtype.
+    """
+    n, rows = tile
+    w_matrix = w.reshape(-1, w.shape[3])
+    out = y[n, rows]
+    # BLAS packs the whole filter matrix for every product: parts as large
+    # amortise that
+    wanted = max(_TILE_BYTES, w_matrix.nbytes)
+    for (m, r), im2col in _tile_im2col(x, conv, tile, wanted, allowance,
+                                       scratch):
+        np.matmul(im2col, w_matrix, out=out[m, r].reshape(-1, w.shape[3]))
+
+
+def conv2d_backprop_input(
+    conv: _checks.Conv, w: np.ndarray, dy: np.ndarray
+) -> np.ndarray:
+    """``dx`` of HWIO ``w`` and NHWC ``dy``: blocks of images on every core."""
+    w = _compute(w)
+    n_batch, oh, ow, _ = dy.shape
+    dx = np.empty(conv.input_shape, dtype=conv.dtype)
+    # per image: its padded dx and one tap's products
+    padded = conv.h.padded * conv.w.padded
+    image = (padded + oh * ow) * w.shape[2] * w.itemsize
+    allowance = _allowance(dy.nbytes, w.nbytes, dx.nbytes)
+    # four blocks or more a thread
+    per_block = min(allowance // image,
+                    -(-n_batch // (4 * _parallel.threads())))
+    blocks = _blocks(n_batch, 1, max(per_block, 1))
+    _parallel.run(
+        lambda block, scratch: _backprop_input_block(
+            conv, w, dy, dx, block, scratch),
+        blocks)
+    return dx
+
+
+def _backprop_input_block(
+    conv: _checks.Conv, w: np.ndarray, dy: np.ndarray, dx: np.ndarray,
+    n: slice, scratch: _parallel.Scratch,
+) -> None:
+    """Write ``dx[n]``: scatter each tap's products into the padded images.
+
+    Then crop the padding.
+    """
+    (sh, sw), (dh, dw) = conv.strides, conv.dilations
+    _, oh, ow, c_out = dy.shape
+    kh, kw, c_in, _ = w.shape
+    (top, _), (left, _) = conv.pads
+    # one row per output position
+    dy_rows = _compute(dy[n]).reshape(-1, c_out)
+    images = len(dy_rows) // (oh * ow)
+    shape = (images, conv.h.padded, conv.w.padded, c_in)
+    dxp = scratch.empty("dxp", shape, w.dtype)
+    dxp.fill(0)
+    tap = scratch.empty("tap", (len(dy_rows), c_in), w.dtype)
+    for a, b in np.ndindex(kh, kw):
+        # tap (a, b) of window (i, j) is on padded cell
+        # (s_h*i + d_h*a, s_w*j + d_w*b)
+        rows = slice(dh * a, dh * a + sh * (oh - 1) + 1, sh)
+        columns = slice(dw * b, dw * b + sw * (ow - 1) + 1, sw)
+        np.matmul(dy_rows, w[a, b].T, out=tap)
+        dxp[:, rows, columns, :] += tap.reshape(images, oh, ow, c_in)
+    dx[n] = dxp[:, top:top + conv.h.size, left:left + conv.w.size, :]
+
+
+def conv2d_backprop_filter(
+    conv: _checks.Conv, x: np.ndarray, dy: np.ndarray
+) -> np.ndarray:
+    """``dw`` of NHWC ``x`` and ``dy``: each thread sums its tiles' shares."""
+    c_in, c_out = conv.filter_shape[2:]
+    dtype = _compute(dy[:0]).dtype  # float16 sums in float32
+    one_by_one = conv.filter_shape[:2] == (1, 1) and conv.strides == (1, 1)
+    if one_by_one and conv.pads == ((0, 0), (0, 0)):
+        # the windows are the pixels (see conv2d): one product does it
+        x_rows = _compute(x).reshape(-1, c_in)
+        dw = x_rows.T @ _compute(dy).reshape(-1, c_out)
+        return dw.reshape(conv.filter_shape).astype(conv.dtype, copy=False)
+    # each thread sums its tiles into a dw of its own, with a buffer for the
+    # products: as many threads as such pairs fit in the memory allowed
+    # (alone, its sum is the result)
+    filter_bytes = math.prod(conv.filter_shape) * dtype.itemsize
+    pairs = max(x.nbytes, dy.nbytes) // (2 * filter_bytes)
+    threads = min(_parallel.threads(), pairs) or 1
+    copies = _allowance(x.nbytes, dy.nbytes, filter_bytes, threads=threads)
+    copies -= filter_bytes * (2 if threads > 1 else 1)
+    scratches = _parallel.run(
+        lambda tile, scratch: _backprop_filter_tile(
+            x, dy, conv, tile, copies, scratch),
+        _tiles(conv, c_in, copies), most=threads)
+    sums = [total for scratch in scratches for total in scratch.totals("dw")]
+    dw = sums[0] if sums else np.zeros(conv.filter_shape, dtype)
+    for other in sums[1:]:
+        dw += other
+    return dw.astype(conv.dtype, copy=False)
+
+
+def _backprop_filter_tile(
+    x: np.ndarray, dy: np.ndarray, conv: _checks.Conv, tile: Tile,
+    budget: int, scratch: _parallel.Scratch,
+) -> None:
+    """Add one tile's share of ``dw`` to the thread's sum.
+
+    The share is the tile's windows, transposed, times ``dy``. ``budget``: the
+    bytes the thread may spend on the tile's padded rows and im2col parts.
+    """
+    kh, kw, c_in, c_out = conv.filter_shape
+    dw = scratch.total("dw", (kh, kw, c_in, c_out), _compute(dy[:0]).dtype)
+    # numpy's matmul cannot add into its output: each part's product goes
+    # through a buffer
+    product = scratch.empty("product", dw.shape, dw.dtype)
+    n, rows = tile
+    dy_n = dy[n, rows]
+    # each product writes a whole dw: parts as large amortise that
+    wanted = max(_TILE_BYTES, dw.nbytes)
+    for (m, r), im2col in _tile_im2col(x, conv, tile, wanted, budget,
+                                       scratch):
+        dy_rows = _compute(dy_n[m, r]).reshape(-1, c_out)
+        np.matmul(im2col.T, dy_rows, out=product.reshape(-1, c_out))
+        dw += product

@@ -82,7 +82,7 @@ def _shown_cells(path: Path) -> list[tuple[int, str]]:
         if body and body[0] == "---":
             end = body.index("---", 1)
             header, body = body[:end + 1], body[end + 1:]
-        while body and body[0].startswith(":"):
+        while body and (body[0].startswith(":") or (header and not body[0])):
             header.append(body.pop(0))
         if not re.search(r"remove-(input|cell)", "\n".join(header)):
             cells.append((start + len(header) + 1, "\n".join(body)))
@@ -129,7 +129,7 @@ def test_the_column_check_sees_long_lines(tmp_path):
     page.write_text("```{code-cell} ipython3\n:tags: [hide-input]\n\n" + "x" * 81
                     + "\n```\n\n```{code-cell} ipython3\n:tags: [remove-input]\n\n"
                     + "y" * 99 + "\n```\n", encoding="utf-8")
-    assert [len(c) for _, c in _shown_cells(page)] == [81]
+    assert [(line, len(c)) for line, c in _shown_cells(page)] == [(4, 81)]
 
 
 # ------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Output-size arithmetic of a 2-D convolution, one spatial axis at a time.
 
-Every backend resolves its ``strides``, ``padding`` and ``dilations`` here, so that
-numpy and TensorFlow agree on where the padding goes and how large each result is.
+Every backend resolves its ``strides``, ``padding`` and ``dilations`` here, so
+that numpy and TensorFlow agree on where the padding goes and how large each
+result is.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ __all__ = [
 
 
 def effective_kernel(kernel: int, dilation: int = 1) -> int:
-    """Return the extent of a kernel of ``kernel`` taps spaced ``dilation`` apart.
+    """Return the span of a filter of ``kernel`` taps ``dilation`` apart.
 
     Dilation 1 means contiguous taps, as in TensorFlow, PyTorch and JAX.
 
@@ -31,10 +32,13 @@ def effective_kernel(kernel: int, dilation: int = 1) -> int:
     return dilation * (kernel - 1) + 1
 
 
-def same_padding(size: int, kernel: int, stride: int = 1, dilation: int = 1) -> tuple[int, int]:
-    """Return TensorFlow's ``"SAME"`` padding ``(before, after)`` along one axis.
+def same_padding(
+    size: int, kernel: int, stride: int = 1, dilation: int = 1
+) -> tuple[int, int]:
+    """Return TensorFlow's ``"SAME"`` padding ``(before, after)`` on one axis.
 
-    The total makes the output ``ceil(size / stride)`` long; an odd total puts the
+    The total makes the output ``ceil(size / stride)`` long; an odd total puts
+    the
     extra row or column *after* the input (bottom or right).
 
     Examples
@@ -43,7 +47,9 @@ def same_padding(size: int, kernel: int, stride: int = 1, dilation: int = 1) -> 
     (0, 1)
     """
     out = -(-size // stride)
-    total = max((out - 1) * stride + effective_kernel(kernel, dilation) - size, 0)
+    total = max(
+        (out - 1) * stride + effective_kernel(kernel, dilation) - size, 0
+    )
     return total // 2, total - total // 2
 
 
@@ -80,17 +86,19 @@ class Axis:
 
     @property
     def out(self) -> int:
-        """Output length: the number of windows that fit in the padded input."""
+        """Output length: how many windows fit in the padded input."""
         return (self.padded - self.k_eff) // self.stride + 1
 
     def inside(self, tap: int) -> tuple[int, int]:
-        """Outputs ``first, stop`` whose tap ``tap`` reads the input, not its padding.
+        """Outputs ``first, stop`` whose tap ``tap`` reads x, not its padding.
 
-        Output ``i`` reads input index ``stride*i + dilation*tap - pad_before``.
+        Output ``i`` reads input ``stride*i + dilation*tap - pad_before``.
 
         Examples
         --------
-        >>> Axis(size=5, kernel=3, stride=2, dilation=1, pad_before=1, pad_after=1).inside(0)
+        >>> axis = Axis(5, kernel=3, stride=2, dilation=1, pad_before=1,
+        ...             pad_after=1)
+        >>> axis.inside(0)
         (1, 3)
         """
         offset = self.dilation * tap - self.pad_before
@@ -100,7 +108,7 @@ class Axis:
 
     @property
     def unreached(self) -> int:
-        """Rows of the padded input after the last window, which get no gradient."""
+        """Rows of the padded input after the last window (no gradient)."""
         return (self.padded - self.k_eff) % self.stride
 
 
@@ -111,7 +119,7 @@ def resolve_axis(
     padding: str | tuple[int, int] = "VALID",
     dilation: int = 1,
 ) -> Axis:
-    """Resolve ``padding`` (``"VALID"``, ``"SAME"`` or ``(before, after)``) along one axis.
+    """Resolve ``"VALID"``, ``"SAME"`` or ``(before, after)`` on one axis.
 
     Raises
     ------
@@ -119,14 +127,19 @@ def resolve_axis(
         If the dilated kernel is larger than the padded input.
     """
     if isinstance(padding, str):
-        pads = same_padding(size, kernel, stride, dilation) if padding == "SAME" else (0, 0)
+        pads = (
+            same_padding(size, kernel, stride, dilation)
+            if padding == "SAME"
+            else (0, 0)
+        )
     else:
         pads = (int(padding[0]), int(padding[1]))
     axis = Axis(size, kernel, stride, dilation, *pads)
     if axis.k_eff > axis.padded:
         raise ValueError(
-            f"the filter spans {axis.k_eff} (kernel {kernel}, dilation {dilation}) but the "
-            f"padded input is only {axis.padded} long ({size} + {pads[0]} + {pads[1]} padding): "
+            f"the filter spans {axis.k_eff} (kernel {kernel}, dilation "
+            f"{dilation}) but the padded input is only {axis.padded} long "
+            f"({size} + {pads[0]} + {pads[1]} padding): "
             "use a smaller kernel or dilation, more padding, or padding='SAME'"
         )
     return axis
@@ -165,9 +178,10 @@ def valid_input_sizes(
 ) -> list[int]:
     """Return every input length whose output length is ``out``.
 
-    With ``stride > 1`` several input lengths share one output length, which is why
-    ``conv2d_backprop_input`` needs ``input_sizes`` and ``conv2d_transpose`` needs
-    ``output_shape`` (PyTorch's ``output_padding`` picks among them).
+    With ``stride > 1`` several input lengths share one output length, which
+    is why ``conv2d_backprop_input`` needs ``input_sizes`` and
+    ``conv2d_transpose`` needs ``output_shape`` (PyTorch's ``output_padding``
+    picks among them).
 
     Examples
     --------
@@ -175,7 +189,9 @@ def valid_input_sizes(
     [7, 8]
     """
     sizes = []
-    for size in range(1, out * stride + effective_kernel(kernel, dilation) + 1):
+    for size in range(
+        1, out * stride + effective_kernel(kernel, dilation) + 1
+    ):
         try:
             if output_size(size, kernel, stride, padding, dilation) == out:
                 sizes.append(size)

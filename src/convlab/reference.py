@@ -21,9 +21,6 @@ from numpy.typing import ArrayLike, NDArray
 from convlab import _checks, _engine, definitions
 from convlab._engine import _compute
 
-# for the forward-pass chapter, whose code calls reference._taps until it names _engine
-from convlab._engine import _taps as _taps
-
 # the window view and the padding, where the chapters have always imported them from
 from convlab.definitions import pad_hw as pad_hw
 from convlab.definitions import windows as windows

@@ -1,16 +1,17 @@
 """Both gradients of conv2d, computed by conv2d itself.
 
-Conv2d is linear in ``x`` and in ``w``, so each gradient is the adjoint of a linear map,
-and each adjoint is again a convolution once the arrays are rearranged:
+conv2d is linear in ``x`` and in ``w``, so each gradient is the adjoint of a
+linear map, and each adjoint is again a convolution once the arrays are
+rearranged:
 
-* ``d_w`` correlates the padded input with ``d_out`` used as the filter. The batch is
-  the axis both sum over, so it moves into the channel ("in") position of both, and the
-  forward stride and dilation trade places.
-* ``d_x`` is the full correlation of ``d_out``, zero-stretched by the stride, with the
-  filter turned 180 degrees and its in/out channels swapped.
+* ``dw`` correlates the padded input with ``dy`` used as the filter. The batch
+  is the axis both sum over, so it moves into the channel ("in") position of
+  both, and the forward stride and dilation trade places.
+* ``dx`` is the full correlation of ``dy``, zero-stretched by the stride, with
+  the filter turned 180 degrees and its in/out channels swapped.
 
-The code below is written once over a handful of array operations (:class:`Ops`), so
-the same lines run on numpy's conv2d and on TensorFlow's.
+The code below is written once over a handful of array operations
+(:class:`Ops`), so the same lines run on numpy's conv2d and on TensorFlow's.
 """
 
 from __future__ import annotations
@@ -33,14 +34,19 @@ __all__ = [
 
 
 class Ops(Protocol):
-    """The array operations the identities need, for one backend (NHWC, HWIO)."""
+    """The array operations the identities need, on a backend (NHWC, HWIO)."""
 
-    def conv2d(self, x: Any, w: Any, strides: tuple[int, int],
-               dilations: tuple[int, int]) -> Any:
+    def conv2d(
+        self,
+        x: Any,
+        w: Any,
+        strides: tuple[int, int],
+        dilations: tuple[int, int],
+    ) -> Any:
         """VALID convolution of NHWC ``x`` with HWIO ``w``."""
 
     def pad(self, a: Any, pads: list[tuple[int, int]]) -> Any:
-        """Zero-pad every axis of ``a`` by non-negative ``(before, after)`` amounts."""
+        """Zero-pad every axis of ``a`` by ``(before, after)`` amounts >= 0."""
 
     def transpose(self, a: Any, perm: tuple[int, ...]) -> Any:
         """Permute the axes of ``a``."""
@@ -52,15 +58,21 @@ class Ops(Protocol):
 class NumpyOps:
     """:class:`Ops` on numpy arrays, with the reference ``conv2d``."""
 
-    def conv2d(self, x: Any, w: Any, strides: tuple[int, int],
-               dilations: tuple[int, int]) -> Any:
+    def conv2d(
+        self,
+        x: Any,
+        w: Any,
+        strides: tuple[int, int],
+        dilations: tuple[int, int],
+    ) -> Any:
         return reference.conv2d(x, w, strides, "VALID", dilations=dilations)
 
     def pad(self, a: Any, pads: list[tuple[int, int]]) -> Any:
         return np.pad(a, pads)
 
     def transpose(self, a: Any, perm: tuple[int, ...]) -> Any:
-        # a copy in the new order, as tf.transpose makes: the windows of a transposed view
+        # a copy in the new order, as tf.transpose makes: the windows of a
+        # transposed view
         # would gather single elements scattered through memory
         return np.ascontiguousarray(np.transpose(a, perm))
 
@@ -72,17 +84,17 @@ NUMPY = NumpyOps()
 
 
 def rotate180(w: Any) -> Any:
-    """Turn a ``[KH, KW, ...]`` filter by 180 degrees in its height and width."""
+    """Turn a ``[KH, KW, ...]`` filter by 180 degrees in height and width."""
     return w[::-1, ::-1]
 
 
 def swap_in_out(w: Any, ops: Ops = NUMPY) -> Any:
-    """Swap the channel axes of an HWIO filter: ``[KH, KW, I, O] -> [KH, KW, O, I]``."""
+    """Swap an HWIO filter's channels: ``[KH, KW, I, O] -> [KH, KW, O, I]``."""
     return ops.transpose(w, (0, 1, 3, 2))
 
 
 def insert_zeros(dy: Any, strides: tuple[int, int], ops: Ops = NUMPY) -> Any:
-    """Insert ``s - 1`` zeros between neighbouring rows and columns of NHWC ``dy``.
+    """Insert ``s - 1`` zeros between neighbouring rows and columns of ``dy``.
 
     Parameters
     ----------
@@ -98,45 +110,66 @@ def insert_zeros(dy: Any, strides: tuple[int, int], ops: Ops = NUMPY) -> Any:
         if s == 1:
             continue
         shape = tuple(int(v) for v in dy.shape)
-        # give every element s - 1 zeros after it, flatten, drop the zeros after the last
-        spread = ops.reshape(dy, (*shape[:axis + 1], 1, *shape[axis + 1:]))
+        # give every element s - 1 zeros after it, flatten, drop the zeros
+        # after the last
+        spread = ops.reshape(dy, (*shape[: axis + 1], 1, *shape[axis + 1 :]))
         pads = [(0, 0)] * 5
         pads[axis + 1] = (0, s - 1)
         spread = ops.pad(spread, pads)
-        long = (*shape[:axis], shape[axis] * s, *shape[axis + 1:])
+        long = (*shape[:axis], shape[axis] * s, *shape[axis + 1 :])
         keep = [slice(None)] * 4
         keep[axis] = slice(0, s * (shape[axis] - 1) + 1)
         dy = ops.reshape(spread, long)[tuple(keep)]
     return dy
 
 
-def pad_or_crop(a: Any, pads: tuple[tuple[int, int], tuple[int, int]], ops: Ops = NUMPY) -> Any:
+def pad_or_crop(
+    a: Any, pads: tuple[tuple[int, int], tuple[int, int]], ops: Ops = NUMPY
+) -> Any:
     """Pad the H and W axes of NHWC ``a``; a negative amount crops instead.
 
-    Padding comes first: a crop on one side may reach into the padding of the other
+    Padding comes first: a crop on one side may reach into the padding of the
+    other
     (when every window lies in the forward padding).
     """
     (top, bottom), (left, right) = pads
-    a = ops.pad(a, [(0, 0), (max(top, 0), max(bottom, 0)), (max(left, 0), max(right, 0)),
-                    (0, 0)])
+    a = ops.pad(
+        a,
+        [
+            (0, 0),
+            (max(top, 0), max(bottom, 0)),
+            (max(left, 0), max(right, 0)),
+            (0, 0),
+        ],
+    )
     h, w = int(a.shape[1]), int(a.shape[2])
-    return a[:, max(-top, 0): h - max(-bottom, 0), max(-left, 0): w - max(-right, 0)]
+    return a[
+        :,
+        max(-top, 0) : h - max(-bottom, 0),
+        max(-left, 0) : w - max(-right, 0),
+    ]
 
 
-def full_padding(conv: _checks.Conv) -> tuple[tuple[int, int], tuple[int, int]]:
-    """Padding that turns the zero-stretched ``dy`` into the full correlation's input.
+def full_padding(
+    conv: _checks.Conv,
+) -> tuple[tuple[int, int], tuple[int, int]]:
+    """The padding that turns the stretched ``dy`` into the gather's input.
 
-    Before: ``k_eff - 1 - pad_before``. After: ``k_eff - 1 - pad_after`` plus the rows
-    at the far edge of the padded input that no window reached (they get zero gradient).
+    Before: ``K_eff - 1 - p_t``. After: ``K_eff - 1 - p_b`` plus the rows at
+    the far edge of the padded input that no window reached (``r``, which get
+    zero gradient). Likewise for the columns.
     """
     return tuple(  # type: ignore[return-value]
-        (ax.k_eff - 1 - ax.pad_before, ax.k_eff - 1 - ax.pad_after + ax.unreached)
+        (
+            ax.k_eff - 1 - ax.pad_before,
+            ax.k_eff - 1 - ax.pad_after + ax.unreached,
+        )
         for ax in (conv.h, conv.w)
     )
 
 
 def grad_input(conv: _checks.Conv, w: Any, dy: Any, ops: Ops) -> Any:
-    """``d_x`` of NHWC ``dy`` as one stride-1 conv2d: the identity, step by step."""
+    """``dx`` of NHWC ``dy`` as one stride-1 conv2d, step by step."""
     stretched = insert_zeros(dy, conv.strides, ops)
     padded = pad_or_crop(stretched, full_padding(conv), ops)
     kernel = swap_in_out(rotate180(w), ops)
@@ -144,14 +177,22 @@ def grad_input(conv: _checks.Conv, w: Any, dy: Any, ops: Ops) -> Any:
 
 
 def grad_filter(conv: _checks.Conv, x: Any, dy: Any, ops: Ops) -> Any:
-    """``d_w`` of NHWC ``x`` and ``dy`` as one conv2d: the identity, step by step."""
+    """``dw`` of NHWC ``x`` and ``dy`` as one conv2d, step by step."""
     (top, bottom), (left, right) = conv.pads
     xp = ops.pad(x, [(0, 0), (top, bottom), (left, right), (0, 0)])
-    x_chwn = ops.transpose(xp, (3, 1, 2, 0))  # batch -> the contracted "in" axis
-    dy_hwio = ops.transpose(dy, (1, 2, 0, 3))  # [OH, OW, N, C_out]: dy is the filter
-    dw = ops.conv2d(x_chwn, dy_hwio, strides=conv.dilations, dilations=conv.strides)
+    x_chwn = ops.transpose(
+        xp, (3, 1, 2, 0)
+    )  # batch -> the contracted "in" axis
+    dy_hwio = ops.transpose(
+        dy, (1, 2, 0, 3)
+    )  # [OH, OW, N, C_out]: dy is the filter
+    dw = ops.conv2d(
+        x_chwn, dy_hwio, strides=conv.dilations, dilations=conv.strides
+    )
     kh, kw = conv.filter_shape[:2]
-    return ops.transpose(dw[:, :kh, :kw, :], (1, 2, 0, 3))  # [C_in, KH, KW, C_out] -> HWIO
+    return ops.transpose(
+        dw[:, :kh, :kw, :], (1, 2, 0, 3)
+    )  # [C_in, KH, KW, C_out] -> HWIO
 
 
 def grad_input_via_conv2d(
@@ -165,16 +206,29 @@ def grad_input_via_conv2d(
 ) -> Array:
     """Compute ``conv2d_backprop_input`` with ``conv2d`` alone.
 
-    Steps: insert ``s - 1`` zeros between the elements of ``out_backprop``; pad it to the
-    full correlation (crop where the forward padding exceeds the kernel); rotate the
-    filter 180 degrees and swap its in/out channels; conv2d with stride 1 and the
+    Steps: insert ``s - 1`` zeros between the elements of ``out_backprop``;
+    pad it to the full correlation (crop where the forward padding exceeds the
+    kernel); turn the filter 180 degrees and swap its in/out channels; conv2d
+    with stride 1 and the
     forward dilation, VALID.
 
     Parameters and result as :func:`convlab.conv2d_backprop_input`.
     """
-    w, dy = reference._array(filters, "filters"), reference._array(out_backprop, "out_backprop")
-    conv = _checks.backprop_input(input_sizes, w.shape, w.dtype, dy.shape, dy.dtype, strides,
-                                  padding, data_format, dilations)
+    w, dy = (
+        reference._array(filters, "filters"),
+        reference._array(out_backprop, "out_backprop"),
+    )
+    conv = _checks.backprop_input(
+        input_sizes,
+        w.shape,
+        w.dtype,
+        dy.shape,
+        dy.dtype,
+        strides,
+        padding,
+        data_format,
+        dilations,
+    )
     dy_nhwc = reference.to_nhwc(reference._compute(dy), conv.data_format)
     dx = grad_input(conv, reference._compute(w), dy_nhwc, NUMPY)
     return reference.from_nhwc(dx.astype(conv.dtype), conv.data_format)
@@ -191,16 +245,29 @@ def grad_filter_via_conv2d(
 ) -> Array:
     """Compute ``conv2d_backprop_filter`` with ``conv2d`` alone.
 
-    Steps: pad ``input`` as the forward pass does; view it as ``[C_in, H, W, N]`` and
-    ``out_backprop`` as a ``[OH, OW, N, C_out]`` filter, so the batch is summed over;
-    conv2d with stride = forward dilation and dilation = forward stride, VALID; crop to
+    Steps: pad ``input`` as the forward pass does; view it as
+    ``[C_in, H, W, N]`` and ``out_backprop`` as a ``[OH, OW, N, C_out]``
+    filter, so the batch is summed over; conv2d with stride = forward dilation
+    and dilation = forward stride, VALID; crop to
     the kernel size and view the result as HWIO.
 
     Parameters and result as :func:`convlab.conv2d_backprop_filter`.
     """
-    x, dy = reference._array(input, "input"), reference._array(out_backprop, "out_backprop")
-    conv = _checks.backprop_filter(x.shape, x.dtype, filter_sizes, dy.shape, dy.dtype, strides,
-                                   padding, data_format, dilations)
+    x, dy = (
+        reference._array(input, "input"),
+        reference._array(out_backprop, "out_backprop"),
+    )
+    conv = _checks.backprop_filter(
+        x.shape,
+        x.dtype,
+        filter_sizes,
+        dy.shape,
+        dy.dtype,
+        strides,
+        padding,
+        data_format,
+        dilations,
+    )
     x_nhwc = reference.to_nhwc(reference._compute(x), conv.data_format)
     dy_nhwc = reference.to_nhwc(reference._compute(dy), conv.data_format)
     return grad_filter(conv, x_nhwc, dy_nhwc, NUMPY).astype(conv.dtype)

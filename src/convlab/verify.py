@@ -1,6 +1,6 @@
 """Compute d_x and d_w every way the book teaches, and check that they agree.
 
-:func:`verify` draws seeded random ``x``, ``w`` and ``d_out`` for one configuration,
+:func:`verify` draws seeded random ``x``, ``w`` and ``dy`` for one configuration,
 runs every method on every backend and device present, and compares each result with
 a float64 numpy reference computed from the same (rounded) inputs. It also checks the
 adjoint identity ``<conv2d(x, w), dy> == <x, d_x> == <w, d_w>`` in float64, which holds
@@ -223,7 +223,7 @@ def verify(
         Where the TensorFlow rows run: ``"auto"`` picks a GPU when TensorFlow sees one,
         ``"all"`` gives rows for the CPU and every GPU kind present.
     seed : int
-        Seed of ``np.random.default_rng`` for ``x``, ``w`` and ``d_out``.
+        Seed of ``np.random.default_rng`` for ``x``, ``w`` and ``dy``.
     repeat : int
         Timed runs per method after one warm-up; the best is reported.
 

@@ -55,7 +55,8 @@ _MEASURE = """(phone) => {
     if (el.offsetParent === null) continue;
     if (first && !(el.compareDocumentPosition(first) & Node.DOCUMENT_POSITION_FOLLOWING))
       continue;
-    lines += el.innerText.replace(/\\n$/, '').split('\\n').length;
+    const text = el.innerText.replace(/\\n$/, '');
+    if (text.trim()) lines += text.split('\\n').length;
   }
   return {over, lines, page: document.documentElement.scrollWidth - innerWidth};
 }"""

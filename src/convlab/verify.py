@@ -161,6 +161,7 @@ class Report:
         notes = "".join(f"<p>{'*' * (i + 1)} {esc(n)}</p>" for i, n in enumerate(reasons))
         notes += "".join(f"<p>note: {esc(n)}</p>" for n in self.notes)
         verdict = esc(self.verdict()).replace("\n", "<br>")
+        verdict = verdict.replace("d_x", "δx").replace("d_w", "δw")
         return (
             f"<p>{esc(self.summary())}</p><table class='convlab-verify'><thead><tr>{heads}"
             f"</tr></thead><tbody>{''.join(body)}</tbody></table>{notes}<p>{verdict}</p>"

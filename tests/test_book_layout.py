@@ -14,23 +14,19 @@ The static tests need no browser: the code a chapter shows, in its cells and thr
 from __future__ import annotations
 
 import ast
-import functools
-import http.server
 import os
 import re
-import shutil
-import threading
 from pathlib import Path
 
 import pytest
+
+import _browser
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE = Path(os.environ.get("CONVLAB_SITE", ROOT / "_build" / "html"))
 OUTPUT = ROOT / "test-output" / "pages"
 CHAPTERS = sorted((ROOT / "book").glob("*.md"))
 COLUMNS = 80
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
 
 # What a reader would have to scroll sideways, or cannot see: in the article, every element
 # whose content is wider than its box while the box scrolls or clips it (MathJax's hidden
@@ -139,41 +135,18 @@ def test_the_column_check_sees_long_lines(tmp_path):
 # in a browser
 
 
-def _missing(reason: str):
-    if os.environ.get("CONVLAB_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"CONVLAB_REQUIRE_BROWSER=1 but {reason}")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def browser():
     if not (SITE / "index.html").is_file():
-        _missing(f"no built book in {SITE} (make book)")
-    path = os.environ.get("CONVLAB_CHROMIUM") or shutil.which("chromium")
-    if not path:
-        _missing("Debian's chromium is not installed (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _missing("the playwright package is not installed")
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        _browser.missing(f"no built book in {SITE} (make book)")
+    with _browser.chromium() as chromium:
         yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")
 def site_url():
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(SITE)))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with _browser.serve(SITE) as base:
+        yield base
 
 
 def _measure(browser, url: str, width: int, shot: Path | None) -> dict:

@@ -16,23 +16,19 @@ download is not used). Set ``CONVLAB_REQUIRE_BROWSER=1`` to fail instead of skip
 
 from __future__ import annotations
 
-import functools
-import http.server
 import os
-import shutil
 import statistics
-import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 
+import _browser
+
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "test-output"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
 OPS = ["forward", "d_w", "d_x_scatter", "d_x_gather", "conv2d_transpose"]
 VIEWPORT = {"width": 1280, "height": 900}
 COLUMN = 736  # px: the content column of a Jupyter Book 1 page at 1280 px
@@ -40,25 +36,10 @@ COLUMN = 736  # px: the content column of a Jupyter Book 1 page at 1280 px
 KNOWN_ERRORS = ("THEBE_JS_URL",)
 
 
-def _missing(reason: str):
-    if os.environ.get("CONVLAB_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"CONVLAB_REQUIRE_BROWSER=1 but {reason}")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def chromium():
-    path = os.environ.get("CONVLAB_CHROMIUM") or shutil.which("chromium")
-    if not path:
-        _missing("Debian's chromium is not installed (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _missing("the playwright package is not installed")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+    with _browser.chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")
@@ -86,18 +67,8 @@ def site(tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(site):
     directory, page = site
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(directory)))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/{page}", directory / page
-    httpd.shutdown()
-    httpd.server_close()
+    with _browser.serve(directory) as base:
+        yield f"{base}/{page}", directory / page
 
 
 @pytest.fixture

@@ -60,6 +60,18 @@ _MEASURE = """(phone) => {
 }"""
 
 
+# the page is read as a reader sees it: MathJax has typeset every formula (and the page's
+# script has fitted the wide ones to a phone), every explorer has drawn its first frame
+_READY = """() => window.MathJax && MathJax.startup && MathJax.startup.promise
+  && !document.querySelector('span.math:not(:has(mjx-container))')
+  && !document.querySelector('div.math:not(:has(mjx-container))')
+  && !document.querySelector('.cvx:not([data-frame])')"""
+_SETTLED = """async () => {
+  await MathJax.startup.promise;
+  await new Promise(done => requestAnimationFrame(() => setTimeout(done, 100)));
+}"""
+
+
 def _pages() -> list[str]:
     toc = (ROOT / "_toc.yml").read_text()
     return re.findall(r"^\s*(?:root|-\s*file):\s*(\S+)\s*$", toc, re.MULTILINE)
@@ -154,9 +166,8 @@ def _measure(browser, url: str, width: int, shot: Path | None) -> dict:
     page = context.new_page()
     try:
         page.goto(url, wait_until="load")
-        page.wait_for_function("() => !document.querySelector('span.math:not(:has(mjx-container))')"
-                               " && !document.querySelector('div.math:not(:has(mjx-container))')",
-                               timeout=30_000)
+        page.wait_for_function(_READY, timeout=60_000)
+        page.evaluate(_SETTLED)
         if shot is not None:
             shot.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(shot), full_page=True)

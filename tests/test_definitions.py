@@ -101,7 +101,9 @@ def _settings(monkeypatch: pytest.MonkeyPatch, threads: str,
               budget: int | None) -> Iterator[None]:
     with monkeypatch.context() as m:
         m.setenv("CONVLAB_NUM_THREADS", threads)
+        m.setattr(_engine, "_THREAD_MACS", 1)  # tiny layers on every thread
         if budget is not None:
+            m.setattr(_engine, "_FLOOR", 0)
             m.setattr(_engine, "_MIN_BLOCK", budget)
             m.setattr(_engine, "_MAX_BLOCK", budget)
         yield
@@ -158,11 +160,13 @@ def test_the_grid_takes_every_path_of_the_engine(rng, monkeypatch):
     seen: set[str] = set()
     tiles, taps, padded_rows, run = (_engine._tiles, _engine._taps, _engine._padded_rows,
                                      _parallel.run)
+    plan, col2im, by_taps = (_engine._plan, _engine._backprop_input_col2im,
+                             _engine._backprop_input_taps)
     tiled = [0]  # calls of _tiles
 
-    def spy_tiles(conv, channels, allowance):
+    def spy_tiles(conv, channels, plan):
         tiled[0] += 1
-        result = tiles(conv, channels, allowance)
+        result = tiles(conv, channels, plan)
         whole = all(rows == slice(0, conv.h.out) for _, rows in result)
         seen.add("tiles of whole images" if whole else "tiles of rows")
         if any(len(range(conv.input_shape[0])[n]) > 1 for n, _ in result):
@@ -181,12 +185,25 @@ def test_the_grid_takes_every_path_of_the_engine(rng, monkeypatch):
     def spy_run(work, items, most=None):
         scratches = run(work, items, most)
         seen.add("several threads" if len(scratches) > 1 else "one thread")
-        if most == 1 and _parallel.threads() > 1:
-            seen.add("d_w on one thread for its memory")
         return scratches
 
+    def spy_plan(macs, *nbytes, most=None):
+        if most == 1 and _parallel.threads() > 1:
+            seen.add("d_w on one thread for its memory")
+        return plan(macs, *nbytes, most=most)
+
+    def spy_col2im(*args):
+        seen.add("d_x by col2im")
+        return col2im(*args)
+
+    def spy_by_taps(*args):
+        seen.add("d_x tap by tap")
+        return by_taps(*args)
+
     for name, spy in [("_tiles", spy_tiles), ("_taps", spy_taps),
-                      ("_padded_rows", spy_padded_rows)]:
+                      ("_padded_rows", spy_padded_rows), ("_plan", spy_plan),
+                      ("_backprop_input_col2im", spy_col2im),
+                      ("_backprop_input_taps", spy_by_taps)]:
         monkeypatch.setattr(_engine, name, spy)
     monkeypatch.setattr(_parallel, "run", spy_run)
     for cfg in CONFIGS:
@@ -208,7 +225,7 @@ def test_the_grid_takes_every_path_of_the_engine(rng, monkeypatch):
         "tiles of whole images", "tiles of rows", "tiles of several images",
         "im2col tap by tap", "rows of x as they are", "padded rows", "several threads",
         "one thread", "d_w on one thread for its memory", "y in one product",
-        "d_w in one product",
+        "d_w in one product", "d_x by col2im", "d_x tap by tap",
     }
 
 

@@ -95,6 +95,7 @@ def test_threads_do_not_change_the_result(cfg, rng, monkeypatch):
     args = cfg.args()
     monkeypatch.setattr(_engine, "_MIN_BLOCK", 1)
     monkeypatch.setattr(_engine, "_MAX_BLOCK", 1)
+    monkeypatch.setattr(_engine, "_THREAD_MACS", 1)
     results = []
     for threads in ("1", "3"):
         monkeypatch.setenv("CONVLAB_NUM_THREADS", threads)
@@ -138,6 +139,7 @@ def test_a_forked_child_starts_its_own_threads(rng, monkeypatch):
     monkeypatch.setenv("CONVLAB_NUM_THREADS", "2")
     monkeypatch.setattr(_engine, "_MIN_BLOCK", 1)
     monkeypatch.setattr(_engine, "_MAX_BLOCK", 1)
+    monkeypatch.setattr(_engine, "_THREAD_MACS", 1)
     x, w = rng.standard_normal((2, 6, 6, 2)), rng.standard_normal((3, 3, 2, 2))
     want = convlab.conv2d_loops(x, w, 1, "SAME")
     convlab.conv2d(x, w, 1, "SAME")  # the parent's pool exists now

@@ -151,7 +151,9 @@ def run(
     only write where no other item writes (or into its scratch). At most ``most``
     threads; alone, a thread leaves BLAS its threads. Returns the threads' scratches.
     """
-    count = min(threads(), len(items), most or len(items))
+    count = min(len(items), most or len(items))
+    if count > 1:
+        count = min(count, threads())
     if count <= 1:
         # inside a share, the thread's own scratch is in use: a fresh one
         scratch = Scratch() if getattr(_inside, "worker", False) else _own_scratch()

@@ -1,0 +1,84 @@
+"""The engine's one decision of threads, memory and tiles (convlab._engine._plan)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import convlab
+from _support import Config
+from convlab import _engine, _parallel
+
+MIB = 1 << 20
+
+
+@pytest.mark.parametrize("available", ["1", "2", "4"])
+def test_a_thread_joins_per_thread_macs_up_to_the_threads_available(available,
+                                                                     monkeypatch):
+    monkeypatch.setenv("CONVLAB_NUM_THREADS", available)
+    most = _parallel.threads()
+    step = _engine._THREAD_MACS
+    works = [0, 1, step - 1, step, 2 * step - 1, 2 * step, 3 * step, 5 * step, 1 << 40]
+    threads = [_engine._plan(macs, 1).threads for macs in works]
+    assert threads == [max(1, min(most, macs // step)) for macs in works]
+    assert threads == sorted(threads)  # more work never means fewer threads
+    assert threads[:5] == [1] * 5  # work under two threads' worth runs serially
+    assert _engine._plan(1 << 40, 1, most=1).threads == 1
+
+
+@pytest.mark.parametrize("threads", ["1", "2", "4"])
+@pytest.mark.parametrize("largest", [0, 1000, 3 * MIB, 40 * MIB, 1 << 33])
+def test_all_threads_copies_stay_within_twice_the_largest_array_or_the_floor(
+        largest, threads, monkeypatch):
+    monkeypatch.setenv("CONVLAB_NUM_THREADS", threads)
+    plan = _engine._plan(1 << 40, largest, largest // 2)
+    assert plan.threads * plan.allowance <= max(2 * largest, _engine._FLOOR)
+    # the floor is the budget of small arrays, not a fraction of them
+    assert plan.allowance >= _engine._FLOOR // plan.threads
+
+
+@pytest.mark.parametrize("cfg", [
+    Config(1, 8, 8, 8, 8, 3, 3, (1, 1), (1, 1), "SAME"),
+    Config(4, 28, 28, 32, 32, 3, 3, (1, 1), (1, 1), "SAME"),
+    Config(1, 56, 56, 64, 64, 3, 3, (2, 2), (1, 1), "SAME"),
+    Config(8, 32, 32, 3, 16, 3, 3, (1, 1), (1, 1), "SAME"),
+], ids=["tiny", "4x28x28x32", "56x56-s2", "cifar-stem"])
+def test_a_small_layer_is_one_tile_on_one_thread(cfg, monkeypatch):
+    # the cause of issue 11: budgets that were a fraction of a small array cut it into
+    # one-row tiles, each costing more Python than arithmetic
+    monkeypatch.setenv("CONVLAB_NUM_THREADS", "2")
+    conv = convlab.conv_geometry(cfg.input_shape, cfg.filter_shape, *cfg.args())
+    plan = _engine._plan(_engine._macs(conv), 4 * np.prod(cfg.input_shape))
+    assert plan.threads == 1
+    assert len(_engine._tiles(conv, cfg.c_in, plan)) == 1
+
+
+def test_a_large_layer_is_shared_in_tiles_for_every_thread(monkeypatch):
+    monkeypatch.setenv("CONVLAB_NUM_THREADS", "2")
+    cfg = Config(8, 56, 56, 64, 64, 3, 3, (1, 1), (1, 1), "SAME")
+    conv = convlab.conv_geometry(cfg.input_shape, cfg.filter_shape, *cfg.args())
+    plan = _engine._plan(_engine._macs(conv), 4 * np.prod(cfg.input_shape))
+    assert plan.threads == 2
+    assert len(_engine._tiles(conv, cfg.c_in, plan)) >= _engine._TILES_PER_THREAD * 2
+
+
+@pytest.mark.parametrize(("kernel", "c_in", "dtype", "way"), [
+    ((3, 3), 3, np.float32, "col2im"),
+    ((7, 7), 15, np.float32, "col2im"),
+    ((3, 3), 16, np.float32, "taps"),
+    ((3, 3), 8, np.float64, "taps"),
+    ((3, 3), 7, np.float64, "col2im"),
+    ((1, 1), 3, np.float32, "taps"),  # one tap: one product either way
+    ((3, 3), 3, np.float16, "col2im"),  # sums in float32
+])
+def test_d_x_adds_along_rows_when_a_row_of_channels_is_under_a_cache_line(
+        kernel, c_in, dtype, way, rng, monkeypatch):
+    cfg = Config(2, 9, 9, c_in, 4, *kernel, (2, 2), (1, 1), "SAME")
+    _, w, dy = cfg.arrays(rng, dtype)
+    taken = []
+    for name in ("_backprop_input_col2im", "_backprop_input_taps"):
+        real = getattr(_engine, name)
+        monkeypatch.setattr(_engine, name, lambda *a, real=real, name=name: (
+            taken.append(name.rsplit("_", 1)[1]), real(*a))[1])
+    convlab.conv2d_backprop_input(cfg.input_shape, w, dy, *cfg.args())
+    assert set(taken) == {way}

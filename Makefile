@@ -74,9 +74,10 @@ lab: $(STAMP)
 student: $(STAMP)
 	$(BIN)/python -m convlab.student _build/student
 
-## the benchmark: every method on ResNet-like layers, ratios to TensorFlow's native ops,
+## the benchmark: every method on layers of every size (tiny to ResNet-like), ratios to
+## TensorFlow's native ops and the numpy reference's targets,
 ## once with TensorFlow's own CPU kernels and once with oneDNN's
 bench: $(STAMP)
 	mkdir -p _build/bench
-	$(BIN)/python -m convlab bench --json _build/bench/bench.json
-	$(BIN)/python -m convlab bench --onednn --json _build/bench/bench-onednn.json
+	$(BIN)/python -m convlab bench --sweep --json _build/bench/bench.json
+	$(BIN)/python -m convlab bench --sweep --onednn --json _build/bench/bench-onednn.json

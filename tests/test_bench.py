@@ -40,7 +40,12 @@ def test_quick_bench_prints_a_table_per_layer_and_the_targets(quick):
         assert f"{layer.name}: {layer.describe()}" in out
     for column in ("time ms", "GFLOP/s", "x TF op", "work", "peak MiB", "extra x", "rel err"):
         assert column in out
-    assert "targets (numpy y and d_x <= 1.3x TF's native op, d_w <= 1.0x" in out
+    assert "targets (numpy <= 1.5x TF's native op where it takes 1 ms or more, 3.0x below" in out
+    assert "on the four large layers y and d_x <= 1.3x, d_w <= 1.0x" in out
+    assert "the numpy reference (y / d_x / d_w) across sizes" in out
+    for layer in bench.QUICK_LAYERS:
+        for what in ("y", "d_x", "d_w", "y memory", "d_w threads"):
+            assert f"{what} " in out.split(f"  {layer.name}: ")[1].split("\n")[0]
     assert "quick mode" in out
     assert out.rstrip().endswith("bench.json")
 
@@ -75,7 +80,10 @@ def test_quick_bench_writes_json_with_the_machine_and_every_row(quick):
         assert r["rel_err"] < 1e-5, r
         if r["backend"] == "numpy":
             assert r["peak_bytes"] > 0 and r["io_bytes"] > 0 and r["extra"] is not None, r
-    assert len(record["targets"]) == 6 * len(bench.QUICK_LAYERS)
+        if r["backend"] == "numpy" and bench.REFERENCE_METHODS[r["quantity"]] == r["method"]:
+            assert r["threads_ratio"] == pytest.approx(r["threaded_ms"] / r["serial_ms"]), r
+    # time, memory and threads for each of y, d_x and d_w
+    assert len(record["targets"]) == 9 * len(bench.QUICK_LAYERS)
 
 
 def test_the_via_conv2d_d_x_multiplies_the_inserted_zeros(quick):
@@ -117,7 +125,7 @@ def test_without_tensorflow_the_numpy_rows_still_run(monkeypatch):
     assert len(tf_rows) == len(TF_ROWS) and all(r.seconds is None and r.note == why
                                                 for r in tf_rows)
     assert result.machine["tensorflow"] == {"version": None, "why": why}
-    assert all(t.holds is None for t in result.targets if "memory" not in t.what)
+    assert all(t.holds is None for t in result.targets if " " not in t.what)  # time
     assert f"n/a: {why}" in str(result)
     json.loads(result.to_json())
 
@@ -253,6 +261,8 @@ def test_each_method_warms_up_before_it_is_timed():
     assert result == 1  # the first call's result
     assert timed[0] - start >= 0.05  # the timed runs start after the warm-up
     assert len(calls) >= 3 + 1 + 5  # result call, warm-up calls, timed calls
+    # short calls are timed for twice the warm-up, however many that takes
+    assert calls[-1] - start >= 0.05 + 0.1 - 0.01
     assert 0.005 <= best < 0.5
 
 

@@ -65,6 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "TensorFlow's CPU kernels are its stock Eigen ones, as in the tests "
         "(TF_ENABLE_ONEDNN_OPTS=0), unless --onednn or the environment says otherwise.",
     )
+    b.add_argument("--sweep", action="store_true",
+                   help="layers of every size, from 1x8x8x8 to the four large ones (make bench)")
     b.add_argument("--quick", action="store_true",
                    help="tiny layers, one run each: checks that everything runs, not speed")
     b.add_argument("--repeat", type=int, default=None,
@@ -105,7 +107,7 @@ def _bench(args: argparse.Namespace) -> int:
     quick = args.quick
     try:
         result = bench.run(
-            bench.QUICK_LAYERS if quick else bench.LAYERS,
+            bench.QUICK_LAYERS if quick else bench.SWEEP if args.sweep else bench.LAYERS,
             repeat=(1 if quick else 5) if args.repeat is None else args.repeat,
             rounds=(1 if quick else 3) if args.rounds is None else args.rounds,
             device=args.device, pause=0.0 if quick else 0.15, warm_up=0.0 if quick else 0.1,

@@ -36,12 +36,13 @@ from convlab.definitions import windows
 #   part costs outweighs its arithmetic many times over.
 # - Threads: handing work to another thread costs about 0.1 ms, and a thread
 #   alone still has BLAS's threads for its products. So one thread joins per
-#   _THREAD_MACS multiply-adds (about 2 ms of one core), up to
-#   _parallel.threads(): work too small to share runs serially.
+#   _THREAD_MACS multiply-adds, up to _parallel.threads(): measured on 2
+#   cores, two threads saved 5-40% from about 2**28 multiply-adds a call, and
+#   below that were as likely to lose time as to save it.
 _TILE_BYTES = 2 << 20
 _TILES_PER_THREAD = 2
 _FLOOR = 8 << 20
-_THREAD_MACS = 1 << 28
+_THREAD_MACS = 1 << 27
 # the limits of any thread's budget (tests narrow them)
 _MIN_BLOCK, _MAX_BLOCK = 1 << 16, 1 << 40
 
@@ -65,8 +66,11 @@ def _plan(macs: int, *nbytes: int, most: int | None = None) -> Plan:
     ``nbytes``: the sizes of the arrays given and returned; ``most``: a limit
     on the threads (memory each thread needs for itself).
     """
-    threads = min(_parallel.threads(), macs // _THREAD_MACS, most or macs)
-    threads = max(threads, 1)
+    threads = max(min(macs // _THREAD_MACS, most or macs), 1)
+    if threads > 1:
+        threads = min(threads, _parallel.threads())
+    else:  # checked all the same (asking BLAS its threads takes a while)
+        _parallel.setting()
     total = max(2 * max(nbytes), _FLOOR)
     return Plan(threads, min(max(total // threads, _MIN_BLOCK), _MAX_BLOCK))
 

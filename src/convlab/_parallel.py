@@ -46,20 +46,26 @@ def _blas() -> Any:
     return _controller or None
 
 
+def setting() -> int | None:
+    """``CONVLAB_NUM_THREADS``, checked, or None when it is not set."""
+    value = os.environ.get("CONVLAB_NUM_THREADS", "").strip()
+    if not value:
+        return None
+    try:
+        wanted = int(value)
+    except ValueError:
+        wanted = 0
+    if wanted < 1:
+        raise ValueError(f"CONVLAB_NUM_THREADS must be a positive integer, got {value!r}")
+    return wanted
+
+
 def threads() -> int:
     """How many shares the work is cut into (1: serial)."""
     if getattr(_inside, "worker", False):
         return 1  # already one share of a parallel run
-    setting = os.environ.get("CONVLAB_NUM_THREADS", "").strip()
-    if setting:
-        try:
-            wanted = int(setting)
-        except ValueError:
-            raise ValueError(
-                f"CONVLAB_NUM_THREADS must be a positive integer, got {setting!r}"
-            ) from None
-        if wanted < 1:
-            raise ValueError(f"CONVLAB_NUM_THREADS must be a positive integer, got {setting!r}")
+    wanted = setting()
+    if wanted is not None:
         return wanted if _blas() else 1
     blas = _blas()
     if not blas:

@@ -25,7 +25,8 @@ import os
 import platform
 import time
 import tracemalloc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,12 +34,13 @@ from typing import Any
 import numpy as np
 
 import convlab
-from convlab import _checks, _parallel, reference
+from convlab import _checks, _engine, _parallel, reference
 from convlab.tolerance import errors
 from convlab.verify import _short, _tensorflow
 
-__all__ = ["LAYERS", "QUICK_LAYERS", "ROUTES", "Layer", "Result", "Row", "Target", "load",
-           "machine", "recorded", "routes", "run", "run_in_process"]
+__all__ = ["LAYERS", "QUICK_LAYERS", "ROUTES", "SMALL_LAYERS", "SWEEP", "Layer", "Result", "Row",
+           "Target", "load", "machine", "memory_limit", "ratio_limit", "recorded",
+           "recorded_run", "routes", "run", "run_in_process"]
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,21 @@ LAYERS = (
     Layer("14x14 3x3 d2", (8, 14, 14, 256), (3, 3, 256, 256), 1, "SAME", 2),
 )
 
+# the sweep's smaller layers, from tiny to mid-size: with LAYERS, what `make bench` times
+SMALL_LAYERS = (
+    Layer("1x8x8x8 3x3", (1, 8, 8, 8), (3, 3, 8, 8), 1, "SAME", 1),
+    Layer("1x16x16x16 3x3", (1, 16, 16, 16), (3, 3, 16, 16), 1, "SAME", 1),
+    Layer("8x32x32x3 3x3", (8, 32, 32, 3), (3, 3, 3, 16), 1, "SAME", 1),
+    Layer("1x224x224x3 7x7 s2", (1, 224, 224, 3), (7, 7, 3, 64), 2, "SAME", 1),
+    Layer("1x112x112x32 3x3", (1, 112, 112, 32), (3, 3, 32, 32), 1, "SAME", 1),
+    Layer("1x56x56x64 3x3", (1, 56, 56, 64), (3, 3, 64, 64), 1, "SAME", 1),
+    Layer("2x56x56x64 3x3 s2", (2, 56, 56, 64), (3, 3, 64, 128), 2, "SAME", 1),
+    Layer("4x28x28x32 3x3", (4, 28, 28, 32), (3, 3, 32, 32), 1, "SAME", 1),
+    Layer("4x14x14x128 1x1", (4, 14, 14, 128), (1, 1, 128, 128), 1, "SAME", 1),
+    Layer("8x28x28x64 3x3", (8, 28, 28, 64), (3, 3, 64, 64), 1, "SAME", 1),
+)
+SWEEP = SMALL_LAYERS + LAYERS
+
 # the same four kinds of layer, tiny: `make test` checks the output's structure with them
 QUICK_LAYERS = (
     Layer("8x8 3x3", (2, 8, 8, 4), (3, 3, 4, 4), 1, "SAME", 1),
@@ -86,8 +103,15 @@ QUICK_LAYERS = (
     Layer("6x6 3x3 d2", (2, 6, 6, 8), (3, 3, 8, 8), 1, "SAME", 2),
 )
 
-# targets for the numpy reference: time / TF's native time on the CPU, and extra memory
+# targets for the numpy reference: time / TF's native time on the CPU, and extra memory.
+# On the four large layers (LAYERS):
 TARGETS = {"y": 1.3, "d_x": 1.3, "d_w": 1.0, "memory": 2.0}
+# on every layer: at most 1.5x where TF's op takes 1 ms or more, 3x below (where fixed
+# costs dominate); threaded at most a tenth slower than serial (the timing noise of a
+# shared machine: where the engine runs serially both calls are the same code); extra
+# memory within twice the largest array given or returned, or the engine's floor
+# (_engine._FLOOR) if that is larger
+SWEEP_TARGETS = {"ratio": 1.5, "ratio_under_1ms": 3.0, "threads": 1.1}
 REFERENCE_METHODS = {"y": "conv2d", "d_x": "conv2d_backprop_input",
                      "d_w": "conv2d_backprop_filter"}
 ALL = "y+d_x+d_w"  # autodiff records the forward pass and returns both gradients
@@ -101,7 +125,9 @@ class Row:
     ``baseline`` is TensorFlow's native time for the same quantity on the same device
     (the CPU for numpy rows). ``work`` is multiply-adds done per multiply-add needed.
     ``peak_bytes`` is tracemalloc's peak during one call, the result included;
-    ``io_bytes`` is the largest input or output.
+    ``io_bytes`` is the largest input or output. ``threaded`` and ``serial`` (numpy
+    reference rows) time the call as it is and with ``CONVLAB_NUM_THREADS=1``, the two
+    taking turns call by call.
     """
 
     layer: str
@@ -117,6 +143,8 @@ class Row:
     result_bytes: int | None = None
     io_bytes: int | None = None
     rel_err: float | None = None
+    threaded: float | None = None
+    serial: float | None = None
     note: str = ""
 
     @property
@@ -132,6 +160,13 @@ class Row:
         return self.seconds / self.baseline
 
     @property
+    def threads_ratio(self) -> float | None:
+        """Threaded time relative to serial (numpy reference rows; above 1: threads hurt)."""
+        if self.threaded is None or self.serial is None:
+            return None
+        return self.threaded / self.serial
+
+    @property
     def extra(self) -> float | None:
         """Peak memory beyond the result, relative to the largest input or output."""
         if self.peak_bytes is None or self.result_bytes is None or not self.io_bytes:
@@ -141,9 +176,11 @@ class Row:
     def record(self) -> dict[str, Any]:
         out = asdict(self)
         ms = {k: None if v is None else 1e3 * v
-              for k, v in (("time_ms", self.seconds), ("baseline_ms", self.baseline))}
-        out.update(ms, gflops=self.gflops, ratio=self.ratio, extra=self.extra)
-        del out["seconds"], out["baseline"]
+              for k, v in (("time_ms", self.seconds), ("baseline_ms", self.baseline),
+                           ("threaded_ms", self.threaded), ("serial_ms", self.serial))}
+        out.update(ms, gflops=self.gflops, ratio=self.ratio, extra=self.extra,
+                   threads_ratio=self.threads_ratio)
+        del out["seconds"], out["baseline"], out["threaded"], out["serial"]
         return out
 
 
@@ -181,6 +218,31 @@ class Result:
             "targets": [asdict(t) for t in self.targets],
         }, indent=1)
 
+    def curve(self) -> list[str]:
+        """The numpy reference against TensorFlow layer by layer, smallest work first."""
+        head = ["layer", "GFLOP", "TF ms y/d_x/d_w", "numpy / TF", "threaded / serial",
+                "extra x"]
+        found = {(r.layer, r.quantity): r for r in self.rows
+                 if r.backend == "numpy" and r.method == REFERENCE_METHODS.get(r.quantity)}
+        body = []
+        for layer in sorted(self.layers, key=lambda lay: lay.macs):
+            rows = [found.get((layer.name, q)) for q in REFERENCE_METHODS]
+            if None in rows:
+                continue
+
+            def cells(value: Callable[[Row], float | None], spec: str,
+                      rows: list[Any] = rows) -> str:
+                return " / ".join(_fmt(value(r), spec) for r in rows)
+
+            body.append([layer.name, f"{2e-9 * layer.macs:.3f}",
+                         cells(lambda r: None if r.baseline is None else 1e3 * r.baseline,
+                               ".2f"),
+                         cells(lambda r: r.ratio, ".2f"),
+                         cells(lambda r: r.threads_ratio, ".2f"),
+                         cells(lambda r: r.extra, ".2f")])
+        return ["the numpy reference (y / d_x / d_w) across sizes, against TensorFlow's native "
+                "ops on the CPU:", *_table(head, body)]
+
     def __str__(self) -> str:
         head = ["quantity", "method", "backend", "device", "time ms", "GFLOP/s", "x TF op",
                 "work", "peak MiB", "extra x", "rel err", "note"]
@@ -189,7 +251,7 @@ class Result:
             body = [_cells(r) for r in self.rows if r.layer == layer.name]
             lines += ["", f"{layer.name}: {layer.describe()}; {2e-9 * layer.macs:.2f} GFLOP "
                           "for each of y, d_x, d_w", *_table(head, body)]
-        lines += ["", _legend(), "", *_verdict(self.targets)]
+        lines += ["", _legend(), "", *self.curve(), "", *_verdict(self.targets)]
         if self.settings.get("quick"):
             lines.append("quick mode: layers this small time Python's overhead, not the "
                          "arithmetic; the targets are meant for the full layers")
@@ -245,8 +307,12 @@ def _legend() -> str:
 
 
 def _verdict(targets: list[Target]) -> list[str]:
-    limits = (f"numpy y and d_x <= {TARGETS['y']}x TF's native op, d_w <= {TARGETS['d_w']}x, "
-              f"extra memory <= {TARGETS['memory']}x the largest input or output")
+    limits = (f"numpy <= {SWEEP_TARGETS['ratio']}x TF's native op where it takes 1 ms or "
+              f"more, {SWEEP_TARGETS['ratio_under_1ms']}x below; on the four large layers y "
+              f"and d_x <= {TARGETS['y']}x, d_w <= {TARGETS['d_w']}x; extra memory <= "
+              f"{TARGETS['memory']}x the largest input or output, or "
+              f"{_engine._FLOOR >> 20} MiB if larger; threaded <= "
+              f"{SWEEP_TARGETS['threads']}x serial")
     lines = [f"targets ({limits}):"]
     for layer in dict.fromkeys(t.layer for t in targets):
         parts = []
@@ -263,7 +329,11 @@ def _verdict(targets: list[Target]) -> list[str]:
 
 def _pause_then_best(fn: Callable[[], Any], sync: Callable[[Any], Any], repeat: int,
                      pause: float, warm_up: float = 0.0) -> tuple[Any, float]:
-    """Return ``fn()``'s result and the best of ``repeat`` timed runs after a warm-up.
+    """Return ``fn()``'s result and the best of ``repeat`` or more timed runs after a warm-up.
+
+    Runs are timed until there are ``repeat`` of them and they took ``2 * warm_up``
+    seconds: a call of a fraction of a millisecond is timed hundreds of times, since a
+    best of five of those moves by a third from run to run on a shared machine.
 
     The warm-up lasts at least ``warm_up`` seconds: after the pause, a virtual machine's
     idle CPUs wake slowly for a while (its haltpoll governor stops polling), which slows
@@ -276,10 +346,13 @@ def _pause_then_best(fn: Callable[[], Any], sync: Callable[[Any], Any], repeat: 
     while time.perf_counter() < warm_until:
         sync(fn())
     best = float("inf")
-    for _ in range(repeat):
+    timed_until = time.perf_counter() + 2 * warm_up
+    done = 0
+    while done < repeat or time.perf_counter() < timed_until:
         start = time.perf_counter()
         sync(fn())
         best = min(best, time.perf_counter() - start)
+        done += 1
     return result, best
 
 
@@ -355,9 +428,12 @@ def _bench_layer(layer: Layer, ctf: Any, why: str, devices: list[str], repeat: i
     inputs = {"y": (x, w), "d_x": (w, dy), "d_w": (x, dy)}
 
     jobs: list[tuple[Row, Callable[[], Any], Callable[[Any], Any]]] = []
+    serial_jobs: list[tuple[Row, Callable[[], Any]]] = []
     for quantity, method, work, fn in _methods(layer, convlab, x, w, dy):
         row = Row(layer.name, quantity, method, "numpy", "cpu", flops=2.0 * layer.macs, work=work)
         jobs.append((row, fn, np.asarray))
+        if REFERENCE_METHODS[quantity] == method:
+            serial_jobs.append((row, fn))
     for dev in devices:
         if ctf is None:  # rows that say why
             names = [(q, m) for q, m, _, _ in _methods(layer, convlab, x, w, dy)]
@@ -386,6 +462,10 @@ def _bench_layer(layer: Layer, ctf: Any, why: str, devices: list[str], repeat: i
             row.seconds = seconds if row.seconds is None else min(row.seconds, seconds)
             if round_ == 0:
                 row.rel_err = _rel_err(row.quantity, result, ref)
+        for row, fn in serial_jobs:  # the same call on one thread, in the same rounds
+            threaded, serial = _threaded_and_serial(fn, repeat, pause, warm_up)
+            row.threaded = threaded if row.threaded is None else min(row.threaded, threaded)
+            row.serial = serial if row.serial is None else min(row.serial, serial)
 
     for row, fn, _ in jobs:
         if row.backend == "numpy":
@@ -395,6 +475,50 @@ def _bench_layer(layer: Layer, ctf: Any, why: str, devices: list[str], repeat: i
     _baselines(rows)
     order = {"y": 0, "d_x": 1, "d_w": 2, ALL: 3}
     return sorted(rows, key=lambda r: order[r.quantity])
+
+
+def _threaded_and_serial(fn: Callable[[], Any], repeat: int, pause: float,
+                         warm_up: float) -> tuple[float, float]:
+    """The best times of ``fn()`` as it is and on one thread, the two taking turns.
+
+    Taking turns, the two see the same moments of a shared machine, whose speed drifts by
+    a fifth from one second to the next. Each turn is a short run of calls whose first is
+    not timed: right after a switch, the other way's worker threads (BLAS's own, or
+    convlab's) are still spinning.
+    """
+    def turn(best: float, until: float) -> float:
+        fn()
+        while True:
+            start = time.perf_counter()
+            fn()
+            end = time.perf_counter()
+            best = min(best, end - start)
+            if end >= until:
+                return best
+
+    time.sleep(pause)
+    threaded = serial = float("inf")
+    for k in range(2 * max(repeat, 4)):
+        if k % 2:
+            with _one_thread():
+                serial = turn(serial, time.perf_counter() + warm_up / 2)
+        else:
+            threaded = turn(threaded, time.perf_counter() + warm_up / 2)
+    return threaded, serial
+
+
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """The numpy reference on one thread (``CONVLAB_NUM_THREADS=1``) for a while."""
+    before = os.environ.get("CONVLAB_NUM_THREADS")
+    os.environ["CONVLAB_NUM_THREADS"] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["CONVLAB_NUM_THREADS"]
+        else:
+            os.environ["CONVLAB_NUM_THREADS"] = before
 
 
 def _rel_err(quantity: str, result: Any, ref: dict[str, np.ndarray]) -> float:
@@ -416,23 +540,40 @@ def _baselines(rows: list[Row]) -> None:
             r.baseline = native.get((r.device, r.quantity))
 
 
+def ratio_limit(layer: Layer, quantity: str, baseline: float) -> float:
+    """The most numpy's time may be, as a multiple of TF's native op taking ``baseline`` s."""
+    limit = SWEEP_TARGETS["ratio"] if baseline >= 1e-3 else SWEEP_TARGETS["ratio_under_1ms"]
+    return min(limit, TARGETS[quantity]) if layer in LAYERS else limit
+
+
+def memory_limit(layer: Layer, io_bytes: int) -> float:
+    """The most extra memory may be, as a multiple of the largest array given or returned."""
+    return max(TARGETS["memory"], _engine._FLOOR / io_bytes)
+
+
 def _targets(layer: Layer, rows: list[Row]) -> list[Target]:
     out = []
-    for quantity, method in REFERENCE_METHODS.items():
-        row = next(r for r in rows if r.backend == "numpy" and r.method == method)
+    reference_rows = {q: next(r for r in rows if r.backend == "numpy" and r.method == m)
+                      for q, m in REFERENCE_METHODS.items()}
+    for quantity, row in reference_rows.items():
         native = next((r for r in rows if r.backend == "tensorflow" and r.device == "cpu"
-                       and r.method == method), None)
-        limit = TARGETS[quantity]
-        if row.ratio is None:
+                       and r.method == REFERENCE_METHODS[quantity]), None)
+        if row.ratio is None or row.baseline is None:
             note = native.note if native is not None and native.note else "no TF time"
-            out.append(Target(layer.name, quantity, None, limit, None, note.split(":")[0]))
+            out.append(Target(layer.name, quantity, None, TARGETS[quantity], None,
+                              note.split(":")[0]))
         else:
+            limit = ratio_limit(layer, quantity, row.baseline)
             out.append(Target(layer.name, quantity, row.ratio, limit, row.ratio <= limit))
-    for quantity, method in REFERENCE_METHODS.items():
-        row = next(r for r in rows if r.backend == "numpy" and r.method == method)
+    for quantity, row in reference_rows.items():
         extra = row.extra
-        out.append(Target(layer.name, f"{quantity} memory", extra, TARGETS["memory"],
-                          None if extra is None else extra <= TARGETS["memory"]))
+        limit = memory_limit(layer, row.io_bytes or 1)
+        out.append(Target(layer.name, f"{quantity} memory", extra, round(limit, 2),
+                          None if extra is None else extra <= limit))
+    for quantity, row in reference_rows.items():
+        ratio = row.threads_ratio
+        out.append(Target(layer.name, f"{quantity} threads", ratio, SWEEP_TARGETS["threads"],
+                          None if ratio is None else ratio <= SWEEP_TARGETS["threads"]))
     return out
 
 
@@ -621,7 +762,9 @@ def load(text: str) -> Result:
     rows = [
         Row(**{k: v for k, v in r.items() if k in fields},
             seconds=None if r["time_ms"] is None else r["time_ms"] / 1e3,
-            baseline=None if r["baseline_ms"] is None else r["baseline_ms"] / 1e3)
+            baseline=None if r["baseline_ms"] is None else r["baseline_ms"] / 1e3,
+            threaded=None if r.get("threaded_ms") is None else r["threaded_ms"] / 1e3,
+            serial=None if r.get("serial_ms") is None else r["serial_ms"] / 1e3)
         for r in data["rows"]
     ]
     layers = [_layer(layer) for layer in data["layers"]]
@@ -637,6 +780,11 @@ def _recorded_path(onednn: bool = False) -> Path:
 def recorded_targets(onednn: bool = False) -> list[Target]:
     """Return the numpy reference's targets as checked in the run recorded with ``make bench``."""
     return load(_recorded_path(onednn).read_text()).targets
+
+
+def recorded_run(onednn: bool = False) -> Result:
+    """Return the whole run recorded with ``make bench`` (see :func:`recorded`)."""
+    return load(_recorded_path(onednn).read_text())
 
 
 def recorded(onednn: bool = False) -> tuple[dict[str, Any], list[Row]]:

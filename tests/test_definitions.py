@@ -160,8 +160,9 @@ def test_the_grid_takes_every_path_of_the_engine(rng, monkeypatch):
     seen: set[str] = set()
     tiles, taps, padded_rows, run = (_engine._tiles, _engine._taps, _engine._padded_rows,
                                      _parallel.run)
-    plan, col2im, by_taps = (_engine._plan, _engine._backprop_input_col2im,
-                             _engine._backprop_input_taps)
+    plan, col2im, by_taps, gather = (
+        _engine._plan, _engine._backprop_input_col2im,
+        _engine._backprop_input_taps, _engine._gather_geometry)
     tiled = [0]  # calls of _tiles
 
     def spy_tiles(conv, channels, plan):
@@ -200,10 +201,17 @@ def test_the_grid_takes_every_path_of_the_engine(rng, monkeypatch):
         seen.add("d_x tap by tap")
         return by_taps(*args)
 
+    def spy_gather(*args):
+        found = gather(*args)
+        if found is not None:
+            seen.add("d_x by the gather")
+        return found
+
     for name, spy in [("_tiles", spy_tiles), ("_taps", spy_taps),
                       ("_padded_rows", spy_padded_rows), ("_plan", spy_plan),
                       ("_backprop_input_col2im", spy_col2im),
-                      ("_backprop_input_taps", spy_by_taps)]:
+                      ("_backprop_input_taps", spy_by_taps),
+                      ("_gather_geometry", spy_gather)]:
         monkeypatch.setattr(_engine, name, spy)
     monkeypatch.setattr(_parallel, "run", spy_run)
     for cfg in CONFIGS:
@@ -225,7 +233,7 @@ def test_the_grid_takes_every_path_of_the_engine(rng, monkeypatch):
         "tiles of whole images", "tiles of rows", "tiles of several images",
         "im2col tap by tap", "rows of x as they are", "padded rows", "several threads",
         "one thread", "d_w on one thread for its memory", "y in one product",
-        "d_w in one product", "d_x by col2im", "d_x tap by tap",
+        "d_w in one product", "d_x by col2im", "d_x tap by tap", "d_x by the gather",
     }
 
 

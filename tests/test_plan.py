@@ -73,7 +73,7 @@ def test_a_large_layer_is_shared_in_tiles_for_every_thread(monkeypatch):
 ])
 def test_d_x_adds_along_rows_when_a_row_of_channels_is_under_a_cache_line(
         kernel, c_in, dtype, way, rng, monkeypatch):
-    cfg = Config(2, 9, 9, c_in, 4, *kernel, (2, 2), (1, 1), "SAME")
+    cfg = Config(2, 9, 9, c_in, 4, *kernel, (2, 2), (1, 1), "SAME")  # stride 2: no gather
     _, w, dy = cfg.arrays(rng, dtype)
     taken = []
     for name in ("_backprop_input_col2im", "_backprop_input_taps"):
@@ -82,3 +82,25 @@ def test_d_x_adds_along_rows_when_a_row_of_channels_is_under_a_cache_line(
             taken.append(name.rsplit("_", 1)[1]), real(*a))[1])
     convlab.conv2d_backprop_input(cfg.input_shape, w, dy, *cfg.args())
     assert set(taken) == {way}
+
+
+@pytest.mark.parametrize(("strides", "padding", "c_in", "gathers"), [
+    ((1, 1), "SAME", 16, True),
+    ((1, 1), "VALID", 32, True),
+    ((1, 1), ((2, 2), (1, 1)), 16, True),  # pads up to K_eff - 1
+    ((1, 1), ((3, 0), (0, 0)), 16, False),  # beyond: dy would be cropped
+    ((1, 2), "SAME", 16, False),
+    ((1, 1), "SAME", 3, False),  # few channels: col2im
+])
+def test_d_x_at_stride_1_is_the_forward_conv_of_dy_with_the_turned_filter(
+        strides, padding, c_in, gathers, rng, monkeypatch):
+    cfg = Config(2, 7, 8, c_in, 5, 3, 3, strides, (1, 1), padding)
+    _, w, dy = cfg.arrays(rng, np.float64)
+    geometry = _engine._gather_geometry
+    found = []
+    monkeypatch.setattr(_engine, "_gather_geometry",
+                        lambda *a: found.append(geometry(*a)) or found[-1])
+    got = convlab.conv2d_backprop_input(cfg.input_shape, w, dy, *cfg.args())
+    assert (found != [] and found[-1] is not None) == gathers
+    want = convlab.grad_input_via_conv2d(cfg.input_shape, w, dy, *cfg.args())
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)

@@ -463,7 +463,7 @@ def _bench_layer(layer: Layer, ctf: Any, why: str, devices: list[str], repeat: i
             if round_ == 0:
                 row.rel_err = _rel_err(row.quantity, result, ref)
         for row, fn in serial_jobs:  # the same call on one thread, in the same rounds
-            threaded, serial = _threaded_and_serial(fn, repeat, pause, warm_up)
+            threaded, serial = _threaded_and_serial(fn, pause, warm_up)
             row.threaded = threaded if row.threaded is None else min(row.threaded, threaded)
             row.serial = serial if row.serial is None else min(row.serial, serial)
 
@@ -477,14 +477,14 @@ def _bench_layer(layer: Layer, ctf: Any, why: str, devices: list[str], repeat: i
     return sorted(rows, key=lambda r: order[r.quantity])
 
 
-def _threaded_and_serial(fn: Callable[[], Any], repeat: int, pause: float,
+def _threaded_and_serial(fn: Callable[[], Any], pause: float,
                          warm_up: float) -> tuple[float, float]:
     """The best times of ``fn()`` as it is and on one thread, the two taking turns.
 
     Taking turns, the two see the same moments of a shared machine, whose speed drifts by
     a fifth from one second to the next. Each turn is a short run of calls whose first is
     not timed: right after a switch, the other way's worker threads (BLAS's own, or
-    convlab's) are still spinning.
+    convlab's) are still spinning. Four turns each, of ``warm_up`` seconds or one call.
     """
     def turn(best: float, until: float) -> float:
         fn()
@@ -498,12 +498,12 @@ def _threaded_and_serial(fn: Callable[[], Any], repeat: int, pause: float,
 
     time.sleep(pause)
     threaded = serial = float("inf")
-    for k in range(2 * max(repeat, 4)):
+    for k in range(8):
         if k % 2:
             with _one_thread():
-                serial = turn(serial, time.perf_counter() + warm_up / 2)
+                serial = turn(serial, time.perf_counter() + warm_up)
         else:
-            threaded = turn(threaded, time.perf_counter() + warm_up / 2)
+            threaded = turn(threaded, time.perf_counter() + warm_up)
     return threaded, serial
 
 

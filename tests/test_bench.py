@@ -137,6 +137,36 @@ def test_bad_bench_arguments_exit_2(tmp_path, capsys, argv):
     assert not (tmp_path / "b.json").exists()
 
 
+def test_the_sweep_runs_from_a_tiny_layer_to_the_large_ones(tmp_path, monkeypatch):
+    asked = []
+
+    def fake_run(layers, **kwargs):
+        asked.append(list(layers))
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(bench, "run", fake_run)
+    assert main(["bench", "--sweep", "--json", str(tmp_path / "b.json")]) == 2
+    layers = asked[0]
+    assert layers == list(bench.SWEEP) and set(bench.LAYERS) <= set(layers)
+    works = sorted(layer.macs for layer in layers)
+    assert works[-1] / works[0] > 1e4  # four orders of magnitude and more
+    # first layers with 3 channels, a 7x7 stride-2 stem, single images, mid-size batches
+    assert any(lay.filter_shape[2] == 3 and lay.filter_shape[0] == 7 and lay.strides == 2
+               for lay in layers)
+    assert any(lay.input_shape[0] == 1 and lay.input_shape[1] >= 112 for lay in layers)
+
+
+def test_targets_depend_on_the_time_of_tensorflows_op_and_on_the_layer():
+    small, large = bench.SMALL_LAYERS[0], bench.LAYERS[0]
+    assert bench.ratio_limit(small, "y", 0.5e-3) == 3.0
+    assert bench.ratio_limit(small, "y", 2e-3) == 1.5
+    assert bench.ratio_limit(large, "y", 20e-3) == 1.3
+    assert bench.ratio_limit(large, "d_w", 20e-3) == 1.0
+    # memory: twice the largest array, or the floor
+    assert bench.memory_limit(large, 1 << 30) == 2.0
+    assert bench.memory_limit(small, 1000) == _engine._FLOOR / 1000
+
+
 # The numpy reference works a block of images and output rows at a time. The tests elsewhere
 # use arrays below one block; here the blocks are made tiny, so that every image and row is
 # a block of its own, and the results must not change.

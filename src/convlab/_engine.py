@@ -37,12 +37,12 @@ from convlab.definitions import windows
 # - Threads: handing work to another thread costs about 0.1 ms, and a thread
 #   alone still has BLAS's threads for its products. So one thread joins per
 #   _THREAD_MACS multiply-adds, up to _parallel.threads(): measured on 2
-#   cores, two threads saved 5-40% on calls of 2**29 multiply-adds and more,
+#   cores, two threads saved 5-40% on calls of 2**28 multiply-adds and more,
 #   and below that were as likely to lose time as to save it.
 _TILE_BYTES = 2 << 20
 _TILES_PER_THREAD = 2
 _FLOOR = 8 << 20
-_THREAD_MACS = 1 << 28
+_THREAD_MACS = 1 << 27
 # the limits of any thread's budget (tests narrow them)
 _MIN_BLOCK, _MAX_BLOCK = 1 << 16, 1 << 40
 

@@ -465,10 +465,8 @@ def _bench_layer(layer: Layer, ctf: Any, why: str, devices: list[str], repeat: i
             row.seconds = seconds if row.seconds is None else min(row.seconds, seconds)
             if round_ == 0:
                 row.rel_err = _rel_err(row.quantity, result, ref)
-        for row, fn in serial_jobs:  # the same call on one thread, in the same rounds
-            threaded, serial = _threaded_and_serial(fn, pause, warm_up)
-            row.threaded = threaded if row.threaded is None else min(row.threaded, threaded)
-            row.serial = serial if row.serial is None else min(row.serial, serial)
+        for row, fn in serial_jobs if round_ == 0 else []:  # the same call on one thread
+            row.threaded, row.serial = _threaded_and_serial(fn, pause, 2.5 * warm_up)
 
     for row, fn, _ in jobs:
         if row.backend == "numpy":
@@ -481,15 +479,15 @@ def _bench_layer(layer: Layer, ctf: Any, why: str, devices: list[str], repeat: i
 
 
 def _threaded_and_serial(fn: Callable[[], Any], pause: float,
-                         warm_up: float) -> tuple[float, float]:
+                         turn: float) -> tuple[float, float]:
     """The best times of ``fn()`` as it is and on one thread, the two taking turns.
 
     Taking turns, the two see the same moments of a shared machine, whose speed drifts by
     a fifth from one second to the next. Each turn is a short run of calls whose first is
     not timed: right after a switch, the other way's worker threads (BLAS's own, or
-    convlab's) are still spinning. Four turns each, of ``warm_up`` seconds or one call.
+    convlab's) are still spinning. Four turns each, of ``turn`` seconds or two calls.
     """
-    def turn(best: float, until: float) -> float:
+    def calls(best: float, until: float) -> float:
         fn()
         while True:
             start = time.perf_counter()
@@ -504,9 +502,9 @@ def _threaded_and_serial(fn: Callable[[], Any], pause: float,
     for k in range(8):
         if k % 2:
             with _one_thread():
-                serial = turn(serial, time.perf_counter() + warm_up)
+                serial = calls(serial, time.perf_counter() + turn)
         else:
-            threaded = turn(threaded, time.perf_counter() + warm_up)
+            threaded = calls(threaded, time.perf_counter() + turn)
     return threaded, serial
 
 

@@ -353,6 +353,22 @@ def _gather_geometry(
         [(0, 0), *pads, (0, 0)], "NHWC", conv.dilations)
 
 
+def _tap_cells(
+    conv: _checks.Conv, tap: tuple[int, int], rows: slice
+) -> tuple[slice, slice]:
+    """The padded cells that tap ``(a, b)`` of output rows ``rows`` is on.
+
+    Tap ``(a, b)`` of window ``(i, j)`` is on padded cell
+    ``(s_h*i + d_h*a, s_w*j + d_w*b)``.
+    """
+    (sh, sw), (dh, dw) = conv.strides, conv.dilations
+    a, b = tap
+    top = dh * a + sh * rows.start
+    left = dw * b
+    return (slice(top, top + sh * (rows.stop - rows.start - 1) + 1, sh),
+            slice(left, left + sw * (conv.w.out - 1) + 1, sw))
+
+
 def _backprop_input_taps(
     conv: _checks.Conv, w: np.ndarray, dy: np.ndarray, dx: np.ndarray,
     n: slice, budget: int, scratch: _parallel.Scratch,
@@ -362,7 +378,6 @@ def _backprop_input_taps(
     Then crop the padding. (``budget``: unused, as a tap's products take
     only as much memory as ``dx[n]``.)
     """
-    (sh, sw), (dh, dw) = conv.strides, conv.dilations
     _, oh, ow, c_out = dy.shape
     kh, kw, c_in, _ = w.shape
     (top, _), (left, _) = conv.pads
@@ -374,10 +389,7 @@ def _backprop_input_taps(
     dxp.fill(0)
     tap = scratch.empty("tap", (len(dy_rows), c_in), w.dtype)
     for a, b in np.ndindex(kh, kw):
-        # tap (a, b) of window (i, j) is on padded cell
-        # (s_h*i + d_h*a, s_w*j + d_w*b)
-        rows = slice(dh * a, dh * a + sh * (oh - 1) + 1, sh)
-        columns = slice(dw * b, dw * b + sw * (ow - 1) + 1, sw)
+        rows, columns = _tap_cells(conv, (a, b), slice(0, oh))
         np.matmul(dy_rows, w[a, b].T, out=tap)
         dxp[:, rows, columns, :] += tap.reshape(images, oh, ow, c_in)
     dx[n] = dxp[:, top:top + conv.h.size, left:left + conv.w.size, :]
@@ -395,7 +407,6 @@ def _backprop_input_col2im(
     channels first, along output rows. Then crop and turn to NHWC. A part
     takes at most ``budget`` bytes.
     """
-    (sh, sw), (dh, dw) = conv.strides, conv.dilations
     _, oh, ow, c_out = dy.shape
     kh, kw, c_in, _ = w.shape
     (top, _), (left, _) = conv.pads
@@ -413,11 +424,7 @@ def _backprop_input_col2im(
         np.matmul(w_matrix, dy_rows.T, out=shares)
         shares = shares.reshape(kh, kw, c_in, -1, r.stop - r.start, ow)
         for a, b in np.ndindex(kh, kw):
-            # tap (a, b) of window (i, j) is on padded cell
-            # (s_h*i + d_h*a, s_w*j + d_w*b)
-            top_a = dh * a + sh * r.start
-            rows = slice(top_a, top_a + sh * (r.stop - r.start - 1) + 1, sh)
-            columns = slice(dw * b, dw * b + sw * (ow - 1) + 1, sw)
+            rows, columns = _tap_cells(conv, (a, b), r)
             dxp[:, m, rows, columns] += shares[a, b]
     inside = dxp[:, :, top:top + conv.h.size, left:left + conv.w.size]
     dx[n] = inside.transpose(1, 2, 3, 0)

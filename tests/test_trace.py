@@ -231,7 +231,7 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="op must be one of"):
         trace("backward")
     with pytest.raises(ValueError, match="channels"):
-        trace("forward", channels=3)
+        trace("forward", channels=4)
     with pytest.raises(ValueError):
         trace("forward", input_size=2, kernel_size=3)
 

@@ -96,6 +96,36 @@ ROLES = {
 _X_VALUES = (-2, -1, 1, 2, 3)
 _W_VALUES = (-1, 1, 2)
 _DY_VALUES = (-2, -1, 1, 2)
+_MASK = 0xFFFFFFFF
+#: Most channels a trace draws each way (a picture of 3 x 3 filter panels still reads).
+MAX_CHANNELS = 3
+
+
+class _Draw:
+    """Small integers from a seed, the same in Python and in the page's ``trace.js``.
+
+    A 32-bit xorshift generator: a few lines that both languages compute exactly, so a
+    seed means the same numbers in the book, a notebook and a browser.
+    """
+
+    def __init__(self, seed: int) -> None:
+        state = ((seed & _MASK) * 0x9E3779B9 + 0x6A09E667) & _MASK
+        self.state = state or 1
+        for _ in range(4):  # neighbouring seeds start close together: move apart
+            self._next()
+
+    def _next(self) -> int:
+        x = self.state
+        x ^= (x << 13) & _MASK
+        x ^= x >> 17
+        x ^= (x << 5) & _MASK
+        self.state = x
+        return x
+
+    def choice(self, values: tuple[int, ...], shape: tuple[int, ...]) -> np.ndarray:
+        """An array of ``shape`` drawn from ``values``, filled in C order."""
+        flat = [values[(self._next() >> 8) % len(values)] for _ in range(int(np.prod(shape)))]
+        return np.array(flat, dtype=np.float64).reshape(shape)
 
 # the book's symbols (x̃: x and a combining tilde, as no precomposed letter exists)
 _XT = "x\u0303"  # x̃
@@ -281,8 +311,9 @@ def _setup(op: str, input_size: Any, kernel_size: Any, strides: Any, padding: An
     h, w = _pair(input_size, "input_size")
     kh, kw = _pair(kernel_size, "kernel_size")
     cin, cout = _pair(channels, "channels")
-    if not (1 <= cin <= 2 and 1 <= cout <= 2):
-        raise ValueError(f"channels must be 1 or 2 each way (in, out), got {(cin, cout)}")
+    if not (1 <= cin <= MAX_CHANNELS and 1 <= cout <= MAX_CHANNELS):
+        raise ValueError(f"channels must be 1 to {MAX_CHANNELS} each way (in, out), "
+                         f"got {(cin, cout)}")
     if "u" in given:
         if op != "conv2d_transpose":
             raise ValueError(f"u is conv2d_transpose's input; op {op!r} reads "
@@ -299,12 +330,14 @@ def _setup(op: str, input_size: Any, kernel_size: Any, strides: Any, padding: An
         padding = ((int(padding), int(padding)), (int(padding), int(padding)))
     conv = conv_geometry((1, h, w, cin), (kh, kw, cin, cout), strides, padding,
                          dilations=dilations)
-    rng = np.random.default_rng(seed)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"seed must be an int, got {seed!r}")
+    draw = _Draw(int(seed))
     oh, ow = conv.h.out, conv.w.out
     # always drawn, in this order, so that a given array leaves the others as they were
-    x = rng.choice(_X_VALUES, size=(h, w, cin)).astype(np.float64)
-    wt = rng.choice(_W_VALUES, size=(kh, kw, cin, cout)).astype(np.float64)
-    dy = rng.choice(_DY_VALUES, size=(oh, ow, cout)).astype(np.float64)
+    x = draw.choice(_X_VALUES, (h, w, cin))
+    wt = draw.choice(_W_VALUES, (kh, kw, cin, cout))
+    dy = draw.choice(_DY_VALUES, (oh, ow, cout))
     geometry = (f"input_size={[h, w]}, kernel_size={[kh, kw]}, strides={list(conv.strides)}, "
                 f"padding={padding!r}, dilations={list(conv.dilations)}")
     if op == "conv2d_transpose":
@@ -341,7 +374,7 @@ def _idx(name: str, *ix: int) -> str:
 
 
 class _Names:
-    """Writes ``x̃[p,q]``, adding channel indices only when there are two channels."""
+    """Writes ``x̃[p,q]``, adding channel indices only when either side has several."""
 
     def __init__(self, s: _Setup, x: str, w: str, dy: str) -> None:
         self.s, self.xn, self.wn, self.dyn = s, x, w, dy
@@ -833,10 +866,11 @@ def trace(
         Height and width of ``x`` and of the filter, and the steps, as in ``conv2d``.
     padding : "VALID", "SAME", int or ((top, bottom), (left, right))
     channels : int or (in, out)
-        Channel counts of the forward ``conv2d``, 1 or 2 each (for ``conv2d_transpose``:
+        Channel counts of the forward ``conv2d``, 1 to 3 each (for ``conv2d_transpose``:
         ``v``'s, then ``u``'s).
     seed : int
-        Seed of the data that is not given: small nonzero integers.
+        Seed of the data that is not given: small nonzero integers, drawn by a generator
+        that the explorers' ``trace.js`` repeats exactly.
     x, w, dy : array-like, optional
         The data itself, e.g. a figure's (arrays or nested lists of numbers; zeros are
         fine): ``x`` of shape ``(H, W, C_in)``, ``w`` ``(KH, KW, C_in, C_out)``, ``dy``

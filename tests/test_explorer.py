@@ -19,7 +19,7 @@ def test_static_explorer_is_self_contained(op):
     ex = static_explorer(op)
     page = ex._repr_html_()
     assert ex.nbytes == len(page.encode()) <= MAX_BYTES
-    # the data is embedded as JSON, one trace per preset
+    # the presets are embedded as JSON: settings and seed; the page computes the frames
     data = re.search(r'<script type="application/json" id="[^"]+-data">(.*?)</script>', page, re.S)
     assert data is not None
     payload = json.loads(data.group(1))
@@ -89,11 +89,12 @@ def test_a_preset_replays_a_figure_s_numbers(op):
     np.testing.assert_array_equal(ex.traces[0].result, want)
     page = ex._repr_html_()
     payload = json.loads(re.search(r'id="[^"]+-data">(.*?)</script>', page, re.S).group(1))
-    first = payload["presets"][0]["trace"]
-    assert first["params"]["given"] == ["w", "dy"]
-    assert payload["presets"][1]["trace"]["params"]["given"] == []
-    dy = next(g for g in first["grids"] if g["kind"] == "input")
-    assert dy["values"] == [FIGURE["dy"]]
+    # the page draws what is not given from the same seed: only given arrays travel
+    first, second = (p["settings"] for p in payload["presets"])
+    assert first["strides"] == [2, 2] and first["padding"] == "VALID"
+    assert np.squeeze(first["dy"]).tolist() == FIGURE["dy"]
+    assert np.squeeze(first["w"]).tolist() == FIGURE["w"]
+    assert not {"x", "w", "dy", "u"} & set(second) and second["seed"] == 0
     assert "values given: w, δy" in frame_html(ex.traces[0], 0)
 
 

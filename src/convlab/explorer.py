@@ -1,9 +1,12 @@
 """Explorers over the frames of :mod:`convlab.trace`: a static page player and a live widget.
 
 :func:`static_explorer` returns an object whose ``_repr_html_`` is self-contained HTML: the
-frames of each preset as embedded JSON, and the project's own small player (JavaScript and
-CSS from ``explorer_assets/``, inlined). It needs no kernel and loads nothing, so it works
-on the static book site: play/pause, step, scrub, a preset menu, arrow keys and space.
+presets as embedded JSON (settings, seed and any data given), and the project's own small
+player (JavaScript and CSS from ``explorer_assets/``, inlined). The page computes the frames
+itself with ``trace.js``, which repeats :mod:`convlab.trace` frame for frame, so a reader
+may enter any setting in its form; it needs no kernel and loads nothing, so it works on the
+static book site: a setting form, quick picks, play/pause at four speeds, step, scrub,
+arrow keys and space, and any cell inspected on hover or focus.
 
 :func:`live_explorer` is the notebook version: ipywidgets controls for every parameter,
 recomputing the trace on each change and drawing the current frame as HTML with the same
@@ -59,6 +62,20 @@ def _script_json(data: Any) -> str:
     return text.replace("</", "<\\/").replace("<!--", "<\\!--")
 
 
+def _settings(t: Trace) -> dict[str, Any]:
+    """A preset as the page's ``trace.js`` takes it: the setting, the seed and the data given.
+
+    Only the given arrays travel: the page draws the rest from the seed, as Python did.
+    """
+    p = t.params
+    out = {k: p[k] for k in ("input_size", "kernel_size", "strides", "dilations", "channels",
+                             "padding", "seed")}
+    for name in p["given"]:
+        key = "dy" if name == "u" else name
+        out[name] = np.asarray(t.data[key]).tolist()
+    return out
+
+
 class StaticExplorer:
     """A static explorer of one operation over a few presets (see :func:`static_explorer`)."""
 
@@ -81,7 +98,7 @@ class StaticExplorer:
                 t = trace(op, **params)
             except ValueError as err:
                 raise ValueError(f"preset {number} ({label!r}): {err}") from None
-            self.presets.append({"label": label, "trace": t.to_json()})
+            self.presets.append({"label": label, "settings": _settings(t)})
             self.traces.append(t)
         self.title = OPERATIONS[op]
         payload = {"op": op, "title": self.title, "presets": self.presets}
@@ -101,8 +118,8 @@ class StaticExplorer:
             f"<p>{html.escape(self.title)}: loading...</p></div>\n"
             f'<script type="application/json" id="{self.id}-data">{self._json}</script>\n'
             f"<style>{_asset('explorer.css')}</style>\n"
-            f"<script>{_asset('explorer.js')}\nConvlabExplorer.mount({json.dumps(self.id)});"
-            "</script>\n"
+            f"<script>{_asset('trace.js')}\n{_asset('explorer.js')}\n"
+            f"ConvlabExplorer.mount({json.dumps(self.id)});</script>\n"
         )
 
     @property

@@ -1,17 +1,43 @@
-/* convlab explorers: a small player for the frames of convlab.trace (no framework, no
-   network). Each explorer on a page is a <div class="cvx" id=...> with its data in
-   <script type="application/json" id="...-data">; ConvlabExplorer.mount(id) brings it to life. */
+/* convlab explorers: the page's player over the frames of trace.js (no framework, no
+   network). Each explorer is a <div class="cvx" id=... data-op=...> with its presets in
+   <script type="application/json" id="...-data">; ConvlabExplorer.mount(id) brings it to
+   life. Any setting entered in the form is traced here, in the page, by ConvlabTrace.
+
+   Page contract (tests and assistive technology rely on it): the form's controls are named
+   input_h ... pad_right and padding, applied on change; data-action buttons (first, prev,
+   play, next, last, new); every array drawn is a <figure> with data-array (x, w, dy, y,
+   dx, dw), data-shape and data-values (JSON) of the values it shows now; an impossible
+   setting is said in the role="alert" element and no picture is left. */
 (function () {
   "use strict";
   if (window.ConvlabExplorer) { return; }
+  var T = window.ConvlabTrace;
 
   var ROLE_TEXT = {
     data: "value", pad: "padding (a zero added around the array)", zero: "inserted zero (stride)",
     unreached: "unreached: no window covers it"
   };
   var KIND_TEXT = { input: "INPUT", filter: "FILTER", output: "OUTPUT", work: "WORK" };
-  /* the book's names of the arrays a trace may be given (trace's keywords x, w, dy, u) */
-  var DATA_NAME = { x: "x", w: "w", dy: "\u03B4y", u: "u" };
+  var DATA_NAME = { x: "x", w: "w", dy: "\u03b4y", u: "u" };
+  var SPEEDS = [["slow", 1600], ["normal", 800], ["fast", 400], ["fastest", 150]];
+  /* the controls: name, words, lowest, highest */
+  var NUMBERS = [
+    ["input_h", "input height", 1, 16], ["input_w", "input width", 1, 16],
+    ["kernel_h", "kernel height", 1, 5], ["kernel_w", "kernel width", 1, 5],
+    ["stride_h", "stride, rows", 1, 4], ["stride_w", "stride, columns", 1, 4],
+    ["dilation_h", "dilation, rows", 1, 4], ["dilation_w", "dilation, columns", 1, 4],
+    ["channels_in", "channels in", 1, 3], ["channels_out", "channels out", 1, 3],
+    ["pad_top", "padding on top", 0, 8], ["pad_bottom", "padding below", 0, 8],
+    ["pad_left", "padding on the left", 0, 8], ["pad_right", "padding on the right", 0, 8]
+  ];
+  /* grid id -> the maths array it draws, for each operation */
+  var ARRAYS = {
+    forward: { x: "x", w: "w", y: "y" },
+    d_w: { x: "x", dy: "dy", dw: "dw" },
+    d_x_scatter: { dy: "dy", w: "w", dx: "dx" },
+    d_x_gather: { dz: "dy", wk: "w", dx: "dx" },
+    conv2d_transpose: { dy: "dy", w: "w", dx: "dx" }
+  };
 
   function el(tag, cls, text) {
     var e = document.createElement(tag);
@@ -19,13 +45,20 @@
     if (text !== undefined) { e.textContent = text; }
     return e;
   }
-
   function fmt(v) {
     if (Number.isInteger(v)) { return String(v); }
     return String(Number(v.toPrecision(3)));
   }
+  function shapeOf(a) { var s = []; while (Array.isArray(a)) { s.push(a.length); a = a[0]; } return s; }
+  function reducedMotion() {
+    return window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+  }
+  function copyVals(v) {
+    return v.map(function (panel) { return panel.map(function (row) { return row.slice(); }); });
+  }
 
-  /* Every frame's full state: grid definitions and values carried forward from frame 0. */
+  /* Every frame's grid definitions and values, carried forward from frame 0; a grid is
+     copied only in a frame that writes it. */
   function resolve(trace) {
     var defs = {}, vals = {}, order = [], states = [];
     trace.grids.forEach(function (g) { defs[g.id] = g; vals[g.id] = g.values; order.push(g.id); });
@@ -35,12 +68,7 @@
       var copied = {};
       (f.put || []).forEach(function (p) {
         var id = p[0];
-        if (!copied[id]) {
-          vals[id] = vals[id].map(function (panel) {
-            return panel.map(function (row) { return row.slice(); });
-          });
-          copied[id] = true;
-        }
+        if (!copied[id]) { vals[id] = copyVals(vals[id]); copied[id] = true; }
         vals[id][p[1]][p[2]][p[3]] = p[4];
       });
       var s = { defs: {}, vals: {} };
@@ -50,57 +78,158 @@
     return { order: order, states: states };
   }
 
-  function cellKey(c) { return c[0] + ":" + c[1] + ":" + c[2]; }
+  /* ---- the elementary products of an operation, for inspecting a cell ----
+     Each link is one product: out += in1 * in2, in the maths arrays' own indices
+     (x̃ and δx̃ padded, indexed from 0). */
+  function links(trace) {
+    var p = trace.params, op = trace.op, out = [];
+    var cin = p.channels[0], cout = p.channels[1], kh = p.kernel_size[0], kw = p.kernel_size[1];
+    var sh = p.strides[0], sw = p.strides[1], dh = p.dilations[0], dw = p.dilations[1];
+    for (var i = 0; i < p.output_size[0]; i++) {
+      for (var j = 0; j < p.output_size[1]; j++) {
+        for (var a = 0; a < kh; a++) {
+          for (var b = 0; b < kw; b++) {
+            for (var c = 0; c < cin; c++) {
+              for (var k = 0; k < cout; k++) {
+                var xt = ["xt", sh * i + dh * a, sw * j + dw * b, c], wc = ["w", a, b, c, k];
+                var yc = ["dy", i, j, k];
+                if (op === "forward") { out.push({ o: ["y", i, j, k], a: xt, b: wc }); }
+                else if (op === "d_w") { out.push({ o: ["dw", a, b, c, k], a: xt, b: yc }); }
+                else { out.push({ o: ["dxt", xt[1], xt[2], c], a: wc, b: yc }); }
+              }
+            }
+          }
+        }
+      }
+    }
+    return out;
+  }
 
   function Explorer(root, data) {
     this.root = root;
     this.data = data;
-    this.preset = 0;
+    this.op = data.op;
     this.frame = 0;
     this.timer = null;
     this.gridDom = {};
+    this.interval = 800;
     this.build();
-    this.load(0);
+    this.choose(0);
   }
 
   Explorer.prototype.build = function () {
     var self = this, root = this.root, data = this.data;
     root.textContent = "";
-    root.tabIndex = 0;
     root.setAttribute("role", "group");
     root.setAttribute("aria-roledescription", "step-by-step explorer");
-    root.setAttribute("aria-label", data.title + ". Arrow keys step, space plays or pauses.");
+    root.setAttribute("aria-label", data.title);
     var head = el("div", "cvx-head");
     head.appendChild(el("span", "cvx-title", data.title));
-    var lab = el("label", "cvx-preset-label", "setting ");
+    var lab = el("label", "cvx-preset-label", "quick pick ");
     var sel = el("select", "cvx-preset");
     data.presets.forEach(function (p, i) {
       var o = el("option", null, p.label);
       o.value = String(i);
       sel.appendChild(o);
     });
-    sel.addEventListener("change", function () { self.load(Number(sel.value)); });
+    var custom = el("option", null, "your own setting");
+    custom.value = "custom";
+    custom.disabled = true;
+    sel.appendChild(custom);
+    sel.addEventListener("change", function () { self.choose(Number(sel.value)); });
     lab.appendChild(sel);
     head.appendChild(lab);
     root.appendChild(head);
+
+    /* the setting: one form, every control named as in the page contract */
+    var form = el("form", "cvx-form");
+    form.setAttribute("aria-label", "setting");
+    form.addEventListener("submit", function (e) { e.preventDefault(); });
+    this.inputs = {};
+    function number(spec) {
+      var inp = el("input");
+      inp.type = "number";
+      inp.name = spec[0];
+      inp.min = String(spec[2]);
+      inp.max = String(spec[3]);
+      inp.step = "1";
+      inp.required = true;
+      inp.setAttribute("aria-label", spec[1]);
+      inp.title = spec[1] + " (" + spec[2] + " to " + spec[3] + ")";
+      inp.addEventListener("change", function () { self.edited(spec[0]); });
+      self.inputs[spec[0]] = inp;
+      return inp;
+    }
+    function pairRow(words, a, b, sep) {
+      var row = el("span", "cvx-field");
+      row.appendChild(el("span", "cvx-flabel", words));
+      row.appendChild(number(a));
+      row.appendChild(el("span", "cvx-sep", sep || "\u00d7"));
+      row.appendChild(number(b));
+      form.appendChild(row);
+    }
+    var spec = {};
+    NUMBERS.forEach(function (s) { spec[s[0]] = s; });
+    pairRow("input", spec.input_h, spec.input_w);
+    pairRow("kernel", spec.kernel_h, spec.kernel_w);
+    pairRow("stride", spec.stride_h, spec.stride_w, ",");
+    pairRow("dilation", spec.dilation_h, spec.dilation_w, ",");
+    pairRow("channels in/out", spec.channels_in, spec.channels_out, "/");
+    var padRow = el("span", "cvx-field cvx-padfield");
+    padRow.appendChild(el("span", "cvx-flabel", "padding"));
+    var padSel = el("select");
+    padSel.name = "padding";
+    padSel.setAttribute("aria-label", "padding");
+    ["VALID", "SAME", "EXPLICIT"].forEach(function (v) {
+      var o = el("option", null, v);
+      o.value = v;
+      padSel.appendChild(o);
+    });
+    padSel.addEventListener("change", function () { self.edited("padding"); });
+    this.inputs.padding = padSel;
+    padRow.appendChild(padSel);
+    var four = el("span", "cvx-pads");
+    [["pad_top", "top"], ["pad_bottom", "bottom"], ["pad_left", "left"], ["pad_right", "right"]]
+      .forEach(function (pr) {
+        var l = el("label", "cvx-padlabel", pr[1] + " ");
+        l.appendChild(number(spec[pr[0]]));
+        four.appendChild(l);
+      });
+    padRow.appendChild(four);
+    form.appendChild(padRow);
+    var again = el("button", "cvx-new", "new numbers");
+    again.type = "button";
+    again.setAttribute("data-action", "new");
+    again.addEventListener("click", function () { self.newNumbers(); });
+    form.appendChild(again);
+    root.appendChild(form);
+    this.form = form;
+
     this.params = el("p", "cvx-params");
     root.appendChild(this.params);
+    this.alert = el("div", "cvx-alert");
+    this.alert.setAttribute("role", "alert");
+    this.alert.hidden = true;
+    root.appendChild(this.alert);
 
     var ctl = el("div", "cvx-controls");
+    this.buttons = {};
     function button(act, text, label) {
       var b = el("button", "cvx-" + act, text);
       b.type = "button";
       b.setAttribute("aria-label", label);
+      b.setAttribute("data-action", act);
       b.addEventListener("click", function () { self.act(act); });
       ctl.appendChild(b);
+      self.buttons[act] = b;
       return b;
     }
-    button("first", "|\u25C0", "first step");
-    button("prev", "\u25C0 back", "step back");
-    this.playBtn = button("play", "\u25B6 play", "play");
+    button("first", "|\u25c0", "first step");
+    button("prev", "\u25c0 back", "step back");
+    this.playBtn = button("play", "\u25b6 play", "play");
     this.playBtn.setAttribute("aria-pressed", "false");
-    button("next", "step \u25B6", "step forward");
-    button("last", "\u25B6|", "last step");
+    button("next", "step \u25b6", "step forward");
+    button("last", "\u25b6|", "last step");
     var range = el("input", "cvx-scrub");
     range.type = "range";
     range.min = "0";
@@ -108,31 +237,50 @@
     range.addEventListener("input", function () { self.stop(); self.show(Number(range.value)); });
     ctl.appendChild(range);
     this.count = el("span", "cvx-count");
-    this.count.setAttribute("aria-live", "polite");
     ctl.appendChild(this.count);
+    var speedLab = el("label", "cvx-speed", "speed ");
+    var speed = el("select");
+    speed.name = "speed";
+    SPEEDS.forEach(function (s) {
+      var o = el("option", null, s[0]);
+      o.value = String(s[1]);
+      speed.appendChild(o);
+    });
+    speed.value = "800";
+    speed.addEventListener("change", function () {
+      self.interval = Number(speed.value);
+      if (self.timer) { self.stop(); self.play(); }
+    });
+    speedLab.appendChild(speed);
+    ctl.appendChild(speedLab);
     root.appendChild(ctl);
+    this.controls = ctl;
 
     var body = el("div", "cvx-body");
     this.gridsEl = el("div", "cvx-grids");
     var side = el("div", "cvx-side");
     this.caption = el("p", "cvx-caption");
+    this.caption.setAttribute("aria-live", "polite");
     this.term = el("div", "cvx-term");
-    this.term.setAttribute("aria-live", "polite");
+    this.inspect = el("div", "cvx-inspect");
+    this.inspect.setAttribute("aria-live", "polite");
     side.appendChild(this.caption);
     side.appendChild(this.term);
+    side.appendChild(this.inspect);
     body.appendChild(this.gridsEl);
     body.appendChild(side);
     root.appendChild(body);
+    this.body = body;
 
     var legend = el("div", "cvx-legend");
     legend.setAttribute("aria-label", "legend");
     [["data", "value of the array"], ["pad", ROLE_TEXT.pad], ["zero", ROLE_TEXT.zero],
      ["unreached", ROLE_TEXT.unreached], ["hl", "takes part in this step"],
-     ["fx", "written (or scattered) now"]].forEach(function (item) {
+     ["fx", "written (or scattered) now"], ["ix-in", "inspected cell depends on it"],
+     ["ix-out", "inspected cell feeds it"]].forEach(function (item) {
       var s = el("span", "cvx-k-input");
-      var sw = el("span", "cvx-c " + (item[0] === "hl" || item[0] === "fx"
-        ? "r-data " + item[0] : "r-" + item[0]), item[0] === "data" ? "3" : "0");
-      s.appendChild(sw);
+      var cls = /^(hl|fx|ix-in|ix-out)$/.test(item[0]) ? "r-data " + item[0] : "r-" + item[0];
+      s.appendChild(el("span", "cvx-c " + cls, item[0] === "data" ? "3" : "0"));
       s.appendChild(document.createTextNode(item[1]));
       legend.appendChild(s);
     });
@@ -140,21 +288,173 @@
 
     this.select = sel;
     this.range = range;
+    this.speed = speed;
     root.addEventListener("keydown", function (e) { self.key(e); });
+  };
+
+  /* ---- settings ---- */
+  Explorer.prototype.choose = function (i) {
+    var p = this.data.presets[i].settings;
+    this.preset = i;
+    this.select.value = String(i);
+    this.seed = p.seed || 0;
+    this.given = {};
+    var self = this;
+    ["x", "w", "dy", "u"].forEach(function (k) { if (p[k] !== undefined) { self.given[k] = p[k]; } });
+    var v = this.inputs;
+    v.input_h.value = p.input_size[0]; v.input_w.value = p.input_size[1];
+    v.kernel_h.value = p.kernel_size[0]; v.kernel_w.value = p.kernel_size[1];
+    v.stride_h.value = p.strides[0]; v.stride_w.value = p.strides[1];
+    v.dilation_h.value = p.dilations[0]; v.dilation_w.value = p.dilations[1];
+    v.channels_in.value = p.channels[0]; v.channels_out.value = p.channels[1];
+    if (typeof p.padding === "string") {
+      v.padding.value = p.padding;
+    } else {
+      v.padding.value = "EXPLICIT";
+      v.pad_top.value = p.padding[0][0]; v.pad_bottom.value = p.padding[0][1];
+      v.pad_left.value = p.padding[1][0]; v.pad_right.value = p.padding[1][1];
+    }
+    this.recompute();
+  };
+
+  Explorer.prototype.edited = function (name) {
+    if (/^pad_/.test(name)) { this.inputs.padding.value = "EXPLICIT"; }
+    this.select.value = "custom";
+    this.preset = null;
+    this.recompute();
+  };
+
+  Explorer.prototype.newNumbers = function () {
+    this.seed = (this.seed + 1) >>> 0;
+    this.given = {};
+    this.select.value = "custom";
+    this.preset = null;
+    this.recompute();
+  };
+
+  /* the settings in the form, as trace() takes them; or a sentence saying what is wrong */
+  Explorer.prototype.settings = function () {
+    var v = {}, bad = [];
+    NUMBERS.forEach(function (s) { v[s[0]] = s; });
+    var out = {}, self = this, explicit = this.inputs.padding.value === "EXPLICIT";
+    Object.keys(v).forEach(function (name) {
+      if (/^pad_/.test(name) && !explicit) { return; }
+      var s = v[name], raw = self.inputs[name].value.trim(), n = Number(raw);
+      if (raw === "" || !Number.isInteger(n) || n < s[2] || n > s[3]) {
+        bad.push(s[1] + " must be a whole number from " + s[2] + " to " + s[3] +
+                 (raw === "" ? "" : ", not " + raw));
+      }
+      out[name] = n;
+    });
+    if (bad.length) { return { error: bad.join("; ") + "." }; }
+    var pad = this.inputs.padding.value;
+    return {
+      input_size: [out.input_h, out.input_w], kernel_size: [out.kernel_h, out.kernel_w],
+      strides: [out.stride_h, out.stride_w], dilations: [out.dilation_h, out.dilation_w],
+      channels: [out.channels_in, out.channels_out], seed: this.seed,
+      padding: pad === "EXPLICIT" ? [[out.pad_top, out.pad_bottom], [out.pad_left, out.pad_right]]
+        : pad
+    };
+  };
+
+  Explorer.prototype.recompute = function () {
+    var t0 = performance.now();
+    this.stop();
+    var o = this.settings(), trace = null, error = o.error;
+    if (!error) {
+      var self = this;
+      /* a given array stays while its shape still fits the setting */
+      var keys = Object.keys(this.given);
+      for (var attempt = 0; attempt <= keys.length && !trace; attempt++) {
+        var withData = Object.assign({}, o);
+        Object.keys(self.given).forEach(function (k) { withData[k] = self.given[k]; });
+        try {
+          trace = T.trace(this.op, withData);
+        } catch (err) {
+          if (!(err instanceof T.TraceError)) { throw err; }
+          var m = /^(x|w|dy|u) must have shape/.exec(err.message);
+          if (m && self.given[m[1]] !== undefined) { delete self.given[m[1]]; continue; }
+          error = err.message;
+          break;
+        }
+      }
+    }
+    if (error) { this.refuse(error); return; }
+    this.alert.hidden = true;
+    this.alert.textContent = "";
+    this.body.hidden = false;
+    this.controls.hidden = false;
+    this.load(trace);
+    this.lastTraceMs = performance.now() - t0;
+    this.root.setAttribute("data-trace-ms", this.lastTraceMs.toFixed(1));
+  };
+
+  /* an impossible setting: the reason, and no picture left from the last one */
+  Explorer.prototype.refuse = function (message) {
+    this.trace = null;
+    this.states = [];
+    this.gridDom = {};
+    this.gridsEl.textContent = "";
+    this.caption.textContent = "";
+    this.term.textContent = "";
+    this.inspect.textContent = "";
+    this.body.hidden = true;
+    this.controls.hidden = true;
+    this.params.textContent = "";
+    this.alert.textContent = message;
+    this.alert.hidden = false;
+    this.root.setAttribute("data-state", "refused");
+  };
+
+  /* the resolved pads shown in the four boxes for VALID and SAME: TensorFlow's split */
+  Explorer.prototype.showPads = function (pads) {
+    var v = this.inputs;
+    if (v.padding.value !== "EXPLICIT") {
+      v.pad_top.value = pads[0][0]; v.pad_bottom.value = pads[0][1];
+      v.pad_left.value = pads[1][0]; v.pad_right.value = pads[1][1];
+    }
+  };
+
+  Explorer.prototype.load = function (trace) {
+    this.trace = trace;
+    this.links = null;
+    var r = resolve(trace);
+    this.order = r.order;
+    this.states = r.states;
+    this.gridDom = {};
+    this.gridsEl.textContent = "";
+    var p = trace.params;
+    this.showPads(p.pads);
+    this.params.textContent = "input " + p.input_size.join("\u00d7") + ", kernel " +
+      p.kernel_size.join("\u00d7") + ", stride " + p.strides.join(",") + ", padding " +
+      (typeof p.padding === "string" ? p.padding + " " : "") + "(pads top, bottom, left, " +
+      "right: " + [p.pads[0][0], p.pads[0][1], p.pads[1][0], p.pads[1][1]].join(", ") +
+      "), dilation " + p.dilations.join(",") + ", channels in/out " + p.channels.join("/") +
+      ", output " + p.output_size.join("\u00d7") + "; values " + ((p.given || []).length
+        ? "given: " + p.given.map(function (n) { return DATA_NAME[n] || n; }).join(", ") +
+          (p.given.length < T.DATA[trace.op].length ? ", the rest drawn (seed " + p.seed + ")" : "")
+        : "drawn at random (seed " + p.seed + ")") +
+      "; the last step equals convlab." + trace.checked_against + ".";
+    this.range.max = String(this.states.length - 1);
+    this.root.setAttribute("data-preset", this.preset === null ? "custom" : String(this.preset));
+    this.root.setAttribute("data-state", "ready");
+    this.show(0);
   };
 
   Explorer.prototype.key = function (e) {
     var tag = e.target.tagName;
-    if (tag === "SELECT" || tag === "INPUT") { return; }
+    if (tag === "SELECT" || tag === "INPUT" || tag === "BUTTON" && e.key === " ") { return; }
+    if (e.target.classList && e.target.classList.contains("cvx-c")) { return; }
     var map = { ArrowRight: "next", ArrowLeft: "prev", Home: "first", End: "last", " ": "play" };
     var act = map[e.key];
-    if (!act) { return; }
+    if (!act || !this.trace) { return; }
     e.preventDefault();
     this.act(act);
   };
 
   Explorer.prototype.act = function (act) {
     var n = this.states.length;
+    if (!n) { return; }
     if (act === "play") { if (this.timer) { this.stop(); } else { this.play(); } return; }
     this.stop();
     if (act === "next") { this.show(Math.min(this.frame + 1, n - 1)); }
@@ -166,87 +466,80 @@
   Explorer.prototype.play = function () {
     var self = this;
     if (this.frame >= this.states.length - 1) { this.show(0); }
-    this.playBtn.textContent = "\u275A\u275A pause";
+    this.playBtn.textContent = "\u275a\u275a pause";
     this.playBtn.setAttribute("aria-pressed", "true");
     this.playBtn.setAttribute("aria-label", "pause");
     this.timer = window.setInterval(function () {
       if (self.frame >= self.states.length - 1) { self.stop(); return; }
       self.show(self.frame + 1);
-    }, 800);
+    }, this.interval);
   };
 
   Explorer.prototype.stop = function () {
     if (this.timer) { window.clearInterval(this.timer); }
     this.timer = null;
-    this.playBtn.textContent = "\u25B6 play";
+    this.playBtn.textContent = "\u25b6 play";
     this.playBtn.setAttribute("aria-pressed", "false");
     this.playBtn.setAttribute("aria-label", "play");
   };
 
-  Explorer.prototype.load = function (i) {
-    this.stop();
-    this.preset = i;
-    this.select.value = String(i);
-    this.trace = this.data.presets[i].trace;
-    var r = resolve(this.trace);
-    this.order = r.order;
-    this.states = r.states;
-    this.gridDom = {};
-    this.gridsEl.textContent = "";
-    var p = this.trace.params;
-    this.params.textContent = "input " + p.input_size.join("\u00D7") + ", kernel " +
-      p.kernel_size.join("\u00D7") + ", stride " + p.strides.join(",") + ", padding " +
-      JSON.stringify(p.padding) + " (pads " + JSON.stringify(p.pads) + "), dilation " +
-      p.dilations.join(",") + ", channels in/out " + p.channels.join("/") + ", output " +
-      p.output_size.join("\u00D7") + "; values " + ((p.given || []).length
-        ? "given: " + p.given.map(function (n) { return DATA_NAME[n] || n; }).join(", ")
-        : "drawn at random (seed " + p.seed + ")") +
-      "; checked against convlab." + this.trace.checked_against;
-    this.range.max = String(this.states.length - 1);
-    this.root.setAttribute("data-preset", String(i));
-    this.show(0);
-  };
+  /* ---- drawing ---- */
 
   /* (Re)build a grid's cells when its shape, panels or roles change; keep them otherwise. */
   Explorer.prototype.gridFor = function (id, def) {
-    var sig = JSON.stringify([def.label, def.panels, def.roles, def.offset, def.kind]);
-    var dom = this.gridDom[id];
+    var sig = JSON.stringify([def.label, def.panels, def.roles, def.kind]);
+    var dom = this.gridDom[id], self = this;
     if (dom && dom.sig === sig) { return dom; }
     var fig = el("figure", "cvx-grid cvx-k-" + def.kind);
     fig.setAttribute("data-grid", id);
+    var name = ARRAYS[this.op][id];
+    if (name) { fig.setAttribute("data-array", name); }
     var cap = el("figcaption");
     cap.appendChild(el("span", "cvx-badge", KIND_TEXT[def.kind] || def.kind));
     cap.appendChild(document.createTextNode(def.label));
     fig.appendChild(cap);
-    var panels = el("div", "cvx-panels"), cells = [];
+    var panels = el("div", "cvx-panels"), cells = [], boxes = [];
     var rows = def.roles.length, cols = def.roles[0].length;
-    def.panels.forEach(function (name, p) {
+    def.panels.forEach(function (pname, p) {
       var wrap = el("div", "cvx-panel");
-      wrap.appendChild(el("div", "cvx-plabel", name));
+      wrap.appendChild(el("div", "cvx-plabel", pname));
       var g = el("div", "cvx-cells");
+      g.setAttribute("role", "grid");
+      g.setAttribute("aria-label", pname);
       g.style.gridTemplateColumns = "auto repeat(" + cols + ", var(--cvx-cell))";
       g.appendChild(el("span", "cvx-ix"));
-      for (var q = 0; q < cols; q++) { g.appendChild(el("span", "cvx-ix", String(q + def.offset[1]))); }
+      for (var q = 0; q < cols; q++) { g.appendChild(el("span", "cvx-ix", String(q))); }
       var pc = [];
       for (var r = 0; r < rows; r++) {
-        g.appendChild(el("span", "cvx-ix cvx-row", String(r + def.offset[0])));
+        g.appendChild(el("span", "cvx-ix cvx-row", String(r)));
         var rc = [];
         for (var c = 0; c < cols; c++) {
           var role = def.roles[r][c];
           var cell = el("span", "cvx-c r-" + role);
-          cell.title = ROLE_TEXT[role] + " (" + (r + def.offset[0]) + "," + (c + def.offset[1]) + ")";
+          cell.setAttribute("role", "gridcell");
           cell.setAttribute("data-base", "cvx-c r-" + role);
+          cell.setAttribute("data-at", id + ":" + p + ":" + r + ":" + c);
+          cell.tabIndex = r === 0 && c === 0 ? 0 : -1;
           g.appendChild(cell);
           rc.push(cell);
         }
         pc.push(rc);
       }
+      var box = el("span", "cvx-window");
+      box.hidden = true;
+      g.appendChild(box);
+      boxes.push(box);
       cells.push(pc);
       wrap.appendChild(g);
       panels.appendChild(wrap);
     });
     fig.appendChild(panels);
-    dom = { sig: sig, fig: fig, cells: cells, marked: [] };
+    fig.addEventListener("mouseover", function (e) { self.hover(e.target); });
+    fig.addEventListener("focusin", function (e) { self.hover(e.target); });
+    fig.addEventListener("mouseleave", function () { if (!fig.contains(document.activeElement)) { self.unhover(); } });
+    fig.addEventListener("focusout", function (e) { if (!fig.contains(e.relatedTarget)) { self.unhover(); } });
+    fig.addEventListener("keydown", function (e) { self.cellKey(e, id); });
+    dom = { sig: sig, fig: fig, cells: cells, boxes: boxes, marked: [], def: def };
     if (this.gridDom[id]) {
       this.gridsEl.replaceChild(fig, this.gridDom[id].fig);
     } else {
@@ -256,9 +549,52 @@
     return dom;
   };
 
+  /* the maths array a grid draws, with the values it shows now (the page contract) */
+  Explorer.prototype.arrayOf = function (id, state) {
+    var name = ARRAYS[this.op][id], p = this.trace.params, data = this.trace.data;
+    if (!name) { return null; }
+    if (name === "x") { return data.x; }
+    if (name === "w") { return data.w; }
+    if (name === "dy") { return data.dy; }
+    var v = state.vals[id], def = state.defs[id];
+    var cin = p.channels[0], cout = p.channels[1], out = [];
+    if (name === "dw") {
+      for (var a = 0; a < p.kernel_size[0]; a++) {
+        var row = [];
+        for (var b = 0; b < p.kernel_size[1]; b++) {
+          var cc = [];
+          for (var c = 0; c < cin; c++) {
+            var kk = [];
+            for (var k = 0; k < cout; k++) { kk.push(v[c * cout + k][a][b]); }
+            cc.push(kk);
+          }
+          row.push(cc);
+        }
+        out.push(row);
+      }
+      return out;
+    }
+    /* y, or dx: a padded δx̃ (before the crop) shows δx in its inner cells */
+    var top = name === "dx" && this.dxPadded(state) ? p.pads[0][0] : 0;
+    var left = name === "dx" && this.dxPadded(state) ? p.pads[1][0] : 0;
+    var rows = name === "y" ? p.output_size[0] : p.input_size[0];
+    var cols = name === "y" ? p.output_size[1] : p.input_size[1];
+    for (var r = 0; r < rows; r++) {
+      var rr = [];
+      for (var q = 0; q < cols; q++) {
+        var ch = [];
+        for (var m = 0; m < v.length; m++) { ch.push(v[m][r + top][q + left]); }
+        rr.push(ch);
+      }
+      out.push(rr);
+    }
+    return out;
+  };
+
   Explorer.prototype.show = function (k) {
     var t0 = performance.now();
     var self = this, state = this.states[k], frame = this.trace.frames[k];
+    var moved = k !== this.frame + 1 || reducedMotion();
     this.frame = k;
     this.order.forEach(function (id) {
       var dom = self.gridFor(id, state.defs[id]), vals = state.vals[id];
@@ -272,6 +608,8 @@
           }
         }
       }
+      var put = {};
+      (frame.put || []).forEach(function (pt) { if (pt[0] === id) { put[pt[1] + ":" + pt[2] + ":" + pt[3]] = true; } });
       [["hl", (frame.hl || {})[id]], ["fx", (frame.focus || {})[id]]].forEach(function (m) {
         (m[1] || []).forEach(function (at) {
           var cell = dom.cells[at[0]][at[1]][at[2]];
@@ -279,6 +617,17 @@
           dom.marked.push(cell);
         });
       });
+      Object.keys(put).forEach(function (key) {
+        var at = key.split(":").map(Number), cell = dom.cells[at[0]][at[1]][at[2]];
+        if (id !== "prod" && !moved) { cell.classList.add("cvx-pop"); }
+        dom.marked.push(cell);
+      });
+      self.placeWindows(dom, (frame.hl || {})[id], id, moved);
+      var arr = self.arrayOf(id, state);
+      if (arr) {
+        dom.fig.setAttribute("data-shape", JSON.stringify(shapeOf(arr)));
+        dom.fig.setAttribute("data-values", JSON.stringify(arr));
+      }
     });
     this.caption.textContent = frame.caption;
     this.term.textContent = "";
@@ -292,7 +641,215 @@
     this.range.setAttribute("aria-valuetext", "step " + (k + 1) + " of " + this.states.length);
     this.count.textContent = "step " + (k + 1) + " / " + this.states.length;
     this.root.setAttribute("data-frame", String(k));
+    if (this.inspected) { this.hover(this.inspected); }
     this.lastRenderMs = performance.now() - t0;
+    this.root.setAttribute("data-step-ms", this.lastRenderMs.toFixed(2));
+  };
+
+  /* the window: a frame drawn around each panel's highlighted cells of an input grid,
+     gliding from one step's place to the next */
+  Explorer.prototype.placeWindows = function (dom, cells, id, moved) {
+    var kind = dom.def.kind;
+    var show = cells && cells.length && (kind === "input" || (kind === "output" && this.op !== "d_w" &&
+      (this.op === "d_x_scatter" || this.op === "conv2d_transpose")));
+    dom.boxes.forEach(function (box, p) {
+      var mine = show ? cells.filter(function (c) { return c[0] === p; }) : [];
+      if (!mine.length || mine.length === dom.cells[p].length * dom.cells[p][0].length) {
+        box.hidden = true;
+        return;
+      }
+      var r0 = Infinity, r1 = -1, c0 = Infinity, c1 = -1;
+      mine.forEach(function (c) {
+        r0 = Math.min(r0, c[1]); r1 = Math.max(r1, c[1]); c0 = Math.min(c0, c[2]); c1 = Math.max(c1, c[2]);
+      });
+      var a = dom.cells[p][r0][c0], b = dom.cells[p][r1][c1];
+      box.classList.toggle("cvx-still", moved || box.hidden);
+      box.hidden = false;
+      box.style.left = (a.offsetLeft - 3) + "px";
+      box.style.top = (a.offsetTop - 3) + "px";
+      box.style.width = (b.offsetLeft + b.offsetWidth - a.offsetLeft + 6) + "px";
+      box.style.height = (b.offsetTop + b.offsetHeight - a.offsetTop + 6) + "px";
+    });
+  };
+
+  /* ---- inspecting a cell: what it depends on, what it feeds ---- */
+
+  /* where a maths cell is drawn now: [grid id, panel, row, col], or null */
+  Explorer.prototype.place = function (cell, state) {
+    var p = this.trace.params, op = this.op, cin = p.channels[0], cout = p.channels[1];
+    var kh = p.kernel_size[0], kw = p.kernel_size[1], pt = p.pads[0][0], pl = p.pads[1][0];
+    var kind = cell[0];
+    if (kind === "xt") { return ["x", cell[3], cell[1], cell[2]]; }
+    if (kind === "y") { return ["y", cell[3], cell[1], cell[2]]; }
+    if (kind === "dw") { return ["dw", cell[3] * cout + cell[4], cell[1], cell[2]]; }
+    if (kind === "w") {
+      var gid = op === "d_x_gather" ? "wk" : "w", stage = state.defs[gid].panels[0];
+      if (op !== "d_x_gather" || /^w(\[|$)/.test(stage)) { return [gid, cell[3] * cout + cell[4], cell[1], cell[2]]; }
+      if (/^rot180/.test(stage)) { return [gid, cell[3] * cout + cell[4], kh - 1 - cell[1], kw - 1 - cell[2]]; }
+      return [gid, cell[4] * cin + cell[3], kh - 1 - cell[1], kw - 1 - cell[2]];
+    }
+    if (kind === "dy") {
+      if (op !== "d_x_gather") { return ["dy", cell[3], cell[1], cell[2]]; }
+      var name = state.defs.dz.panels[0], i = cell[1], j = cell[2];
+      if (/^pad\(/.test(name)) {
+        var fp = this.fullPads(), r = p.strides[0] * i + fp[0], c = p.strides[1] * j + fp[1];
+        var rows = state.defs.dz.roles.length, cols = state.defs.dz.roles[0].length;
+        return r >= 0 && r < rows && c >= 0 && c < cols ? ["dz", cell[3], r, c] : null;
+      }
+      if (/^\u03b4\u0177/.test(name)) { return ["dz", cell[3], p.strides[0] * i, p.strides[1] * j]; }
+      return ["dz", cell[3], i, j];
+    }
+    /* dxt: δx̃, padded; drawn padded until the scatter crops it, the gather draws δx */
+    if (this.dxPadded(state)) { return ["dx", cell[3], cell[1], cell[2]]; }
+    var rr = cell[1] - pt, cc = cell[2] - pl;
+    return rr >= 0 && rr < p.input_size[0] && cc >= 0 && cc < p.input_size[1]
+      ? ["dx", cell[3], rr, cc] : null;
+  };
+
+  /* does the dx grid show δx̃ (ṽ) with its padding, as the scatter does before its crop? */
+  Explorer.prototype.dxPadded = function (state) {
+    var p = this.trace.params, def = state.defs.dx;
+    var padded = p.pads[0][0] || p.pads[0][1] || p.pads[1][0] || p.pads[1][1];
+    return this.op !== "d_x_gather" && padded &&
+      def.roles.length === p.input_size[0] + p.pads[0][0] + p.pads[0][1] &&
+      def.roles[0].length === p.input_size[1] + p.pads[1][0] + p.pads[1][1];
+  };
+
+  Explorer.prototype.fullPads = function () {
+    var p = this.trace.params, out = [];
+    for (var ax = 0; ax < 2; ax++) {
+      var kEff = (p.kernel_size[ax] - 1) * p.dilations[ax] + 1;
+      out.push(kEff - 1 - p.pads[ax][0]);
+    }
+    return out;
+  };
+
+  /* the book's name of a maths cell as drawn now */
+  Explorer.prototype.cellName = function (cell, state) {
+    var p = this.trace.params, many = p.channels[0] > 1 || p.channels[1] > 1, op = this.op;
+    var ix = cell.slice(1), name = { xt: "x\u0303", w: "w", dy: op === "conv2d_transpose" ? "u" : "\u03b4y",
+                                      y: "y", dw: "\u03b4w" }[cell[0]];
+    if (cell[0] === "dxt") {
+      var at = this.place(cell, state), v = op === "conv2d_transpose";
+      if (!this.dxPadded(state) && at) { name = v ? "v" : "\u03b4x"; ix = [at[2], at[3], cell[3]]; }
+      else { name = v ? "\u1e7d" : "\u03b4x\u0303"; }
+    }
+    if (!many) { ix = ix.slice(0, 2); }
+    return name + "[" + ix.join(",") + "]";
+  };
+
+  Explorer.prototype.hover = function (target) {
+    if (!target || !target.getAttribute || !target.classList.contains("cvx-c") || !this.trace) { return; }
+    var at = target.getAttribute("data-at");
+    if (!at) { return; }
+    var self = this, state = this.states[this.frame], key = at;
+    if (!this.links) { this.links = links(this.trace); }
+    this.unmark();
+    this.inspected = target;
+    var partOf = [], asOut = [];
+    this.links.forEach(function (l) {
+      var o = self.place(l.o, state), a = self.place(l.a, state), b = self.place(l.b, state);
+      var ko = o && o.join(":"), ka = a && a.join(":"), kb = b && b.join(":");
+      if (ko === key) { asOut.push([l, a, b]); }
+      else if (ka === key || kb === key) { partOf.push([l, o, ka === key ? b : a]); }
+    });
+    var marks = [];
+    function mark(p, cls) {
+      if (!p) { return; }
+      var dom = self.gridDom[p[0]];
+      var cell = dom && dom.cells[p[1]] && dom.cells[p[1]][p[2]] && dom.cells[p[1]][p[2]][p[3]];
+      if (cell) { cell.classList.add(cls); marks.push(cell); }
+    }
+    target.classList.add("ix-self");
+    marks.push(target);
+    asOut.forEach(function (t) { mark(t[1], "ix-in"); mark(t[2], "ix-in"); });
+    partOf.forEach(function (t) { mark(t[1], "ix-out"); mark(t[2], "ix-in"); });
+    this.inspectMarks = marks;
+    this.inspect.textContent = "";
+    var text = this.describe(target, asOut, partOf, state);
+    this.inspect.appendChild(el("div", "cvx-ihead", text[0]));
+    if (text.length > 1) {
+      var ul = el("ul");
+      text.slice(1).forEach(function (t) { ul.appendChild(el("li", null, t)); });
+      this.inspect.appendChild(ul);
+    }
+  };
+
+  Explorer.prototype.describe = function (target, asOut, partOf, state) {
+    var self = this, at = target.getAttribute("data-at").split(":"), id = at[0];
+    var p = Number(at[1]), r = Number(at[2]), c = Number(at[3]);
+    var def = state.defs[id], role = def.roles[r][c], value = fmt(state.vals[id][p][r][c]);
+    var where = def.panels[p] + " row " + r + ", column " + c;
+    if (!asOut.length && !partOf.length) {
+      return ["Inspecting " + where + " = " + value + " (" + ROLE_TEXT[role] + "): " +
+              (id === "prod" ? "this step's products; inspect x\u0303, w or y instead."
+                : "it takes part in no product" + (role === "pad" || role === "zero"
+                  ? ", a zero the picture shows only to line the windows up." : "."))];
+    }
+    function isPad(cell) { return cell[0] === "xt" && self.trace.grids[0].roles[cell[1]][cell[2]] === "pad"; }
+    if (asOut.length) {
+      var l0 = asOut[0][0], words = [], zeros = 0;
+      asOut.forEach(function (t) {
+        if (isPad(t[0].a)) { zeros += 1; return; }
+        words.push(self.cellName(t[0].a, state) + "\u00b7" + self.cellName(t[0].b, state));
+      });
+      var total = 0;
+      asOut.forEach(function (t) { total += self.valueOf(t[0].a) * self.valueOf(t[0].b); });
+      return [self.cellName(l0.o, state) + " = " + (words.length ? words.join(" + ") : "0") +
+              (zeros ? " + " + zeros + " term" + (zeros > 1 ? "s" : "") + " on padding" : "") +
+              " = " + fmt(total) + (this.frame < this.states.length - 1 ? " (when every step is done)" : "")];
+    }
+    var first = partOf[0][0], placed = this.place(first.a, state);
+    var mine = placed && placed.join(":") === target.getAttribute("data-at") ? first.a : first.b;
+    var head = this.cellName(mine, state) + " = " + value + (role === "pad" ? " (padding)" : "") +
+      " feeds " + partOf.length + " product" + (partOf.length > 1 ? "s" : "") + ":";
+    return [head].concat(partOf.map(function (t) {
+      var l = t[0];
+      return self.cellName(l.o, state) + " += " + self.cellName(l.a, state) + "\u00b7" + self.cellName(l.b, state);
+    }));
+  };
+
+  Explorer.prototype.valueOf = function (cell) {
+    var d = this.trace.data, p = this.trace.params;
+    if (cell[0] === "w") { return d.w[cell[1]][cell[2]][cell[3]][cell[4]]; }
+    if (cell[0] === "dy") { return d.dy[cell[1]][cell[2]][cell[3]]; }
+    if (cell[0] === "xt") {
+      var r = cell[1] - p.pads[0][0], c = cell[2] - p.pads[1][0];
+      return r >= 0 && r < p.input_size[0] && c >= 0 && c < p.input_size[1] ? d.x[r][c][cell[3]] : 0;
+    }
+    return 0;
+  };
+
+  Explorer.prototype.unmark = function () {
+    (this.inspectMarks || []).forEach(function (cell) {
+      cell.classList.remove("ix-self", "ix-in", "ix-out");
+    });
+    this.inspectMarks = [];
+  };
+
+  Explorer.prototype.unhover = function () {
+    this.unmark();
+    this.inspected = null;
+    this.inspect.textContent = "";
+    this.inspect.appendChild(el("div", "cvx-ihint", "Hover over a cell, or focus one with Tab " +
+      "and move with the arrow keys, to see what it depends on and what it feeds."));
+  };
+
+  /* arrow keys move the focus from cell to cell within a panel (one tab stop per panel) */
+  Explorer.prototype.cellKey = function (e, id) {
+    var t = e.target, at = t.getAttribute && t.getAttribute("data-at");
+    if (!at) { return; }
+    var q = at.split(":").map(function (v, i) { return i ? Number(v) : v; });
+    var cells = this.gridDom[id].cells[q[1]];
+    var d = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] }[e.key];
+    if (!d) { return; }
+    e.preventDefault();
+    e.stopPropagation();
+    var r = Math.max(0, Math.min(cells.length - 1, q[2] + d[0]));
+    var c = Math.max(0, Math.min(cells[0].length - 1, q[3] + d[1]));
+    t.tabIndex = -1;
+    cells[r][c].tabIndex = 0;
+    cells[r][c].focus();
   };
 
   var instances = {};
@@ -303,6 +860,7 @@
       if (!root || !script || instances[id]) { return instances[id]; }
       try {
         instances[id] = new Explorer(root, JSON.parse(script.textContent));
+        instances[id].unhover();
       } catch (err) {
         root.appendChild(el("p", "cvx-err", "This explorer could not start: " + err));
         throw err;

@@ -91,23 +91,36 @@
     return name + "[" + (t === 0 ? "p" : "p-" + t) + "," + (l === 0 ? "q" : "q-" + l) +
       "] = " + pname + "[p,q]";
   }
-  function idx(name, ix) { return name + "[" + ix.join(",") + "]"; }
   function sumTerms(head, products, zerosN, value, on) {
     if (!products.length) { return [head + " = 0  (all " + zerosN + " terms lie on " + on + ")"]; }
     var tail = zerosN ? " + " + zerosN + " term" + (zerosN !== 1 ? "s" : "") + " on " + on : "";
     return [head + " = " + products.join(" + ") + tail + " = " + pyStr(value)];
   }
 
-  function Names(s, x, w, dy) { this.s = s; this.xn = x; this.wn = w; this.dyn = dy; }
-  Names.prototype.many = function () { return this.s.cin > 1 || this.s.cout > 1; };
+  /* x̃[p,q] or x̃[p,q,c]: channel indices only when either side has several. Each name is
+     written once and kept: a large trace names the same cells tens of thousands of times. */
+  function Names(s, x, w, dy) {
+    this.xn = x; this.wn = w; this.dyn = dy; this.many = s.cin > 1 || s.cout > 1;
+    this.memo = new Map();
+  }
+  Names.prototype.name = function (base, a, b, tail, key) {
+    var got = this.memo.get(key);
+    if (got === undefined) {
+      got = base + "[" + a + "," + b + (this.many ? tail + "]" : "]");
+      this.memo.set(key, got);
+    }
+    return got;
+  };
   Names.prototype.x = function (r, q, c, name) {
-    return idx(name || this.xn, this.many() ? [r, q, c] : [r, q]);
+    if (name) { return name + "[" + r + "," + q + (this.many ? "," + c + "]" : "]"); }
+    return this.name(this.xn, r, q, "," + c, ((r * 128 + q) * 8 + c) * 4);
   };
   Names.prototype.w = function (a, b, c, k, name) {
-    return idx(name || this.wn, this.many() ? [a, b, c, k] : [a, b]);
+    return this.name(name || this.wn, a, b, "," + c + "," + k,
+                     (((a * 8 + b) * 8 + c) * 8 + k) * 4 + (name ? 2 : 1));
   };
   Names.prototype.dy = function (i, j, k) {
-    return idx(this.dyn, this.many() ? [i, j, k] : [i, j]);
+    return this.name(this.dyn, i, j, "," + k, ((i * 128 + j) * 8 + k) * 4 + 3);
   };
 
   /* ---- geometry: convlab.geometry.resolve_axis and TensorFlow's SAME split ---- */
@@ -361,24 +374,33 @@
       dw + MID + "b]" + MID + "w[a,b].",
       ["y = conv2d(x, w, strides=" + pyRepr(s.strides) + ", padding=" +
        pyRepr(s.params.padding) + ", dilations=" + pyRepr(s.dilations) + ")"])];
-    var tp = taps(s);
+    var tp = taps(s), wins = windows(s);
+    /* a window's cells and a channel's taps are the same in many frames: made once, shared */
+    var winCells = wins.map(function (ij) {
+      var out = [];
+      for (var c = 0; c < s.cin; c++) {
+        tp.forEach(function (ab) { out.push([c, sh * ij[0] + dh * ab[0], sw * ij[1] + dw * ab[1]]); });
+      }
+      return out;
+    });
     for (var k = 0; k < s.cout; k++) {
-      windows(s).forEach(function (ij) {
+      var wcells = [];
+      for (var c2 = 0; c2 < s.cin; c2++) {
+        tp.forEach(function (ab) { wcells.push([c2 * s.cout + k, ab[0], ab[1]]); });
+      }
+      wins.forEach(function (ij, wi) {
         var i = ij[0], j = ij[1], prods = zeros([s.cin * s.cout, s.kh, s.kw]);
-        var win = [], words = [], zerosN = 0, total = 0, wcells = [];
+        var words = [], zerosN = 0, total = 0;
         for (var c = 0; c < s.cin; c++) {
           tp.forEach(function (ab) {
             var a = ab[0], b = ab[1], p = sh * i + dh * a, q = sw * j + dw * b;
-            win.push([c, p, q]);
             prods[c * s.cout + k][a][b] = xp[p][q][c] * s.wt[a][b][c][k];
             if (inX(s, p, q)) { words.push(n.x(p, q, c) + MID + n.w(a, b, c, k)); } else { zerosN += 1; }
           });
         }
         prods.forEach(function (pn) { pn.forEach(function (r) { r.forEach(function (v) { total += v; }); }); });
         y[i][j][k] = total;
-        for (var c2 = 0; c2 < s.cin; c2++) {
-          tp.forEach(function (ab) { wcells.push([c2 * s.cout + k, ab[0], ab[1]]); });
-        }
+        var win = winCells[wi];
         var put = [["y", k, i, j, num(total)]];
         for (var pn = 0; pn < s.cin * s.cout; pn++) {
           tp.forEach(function (ab) { put.push(["prod", pn, ab[0], ab[1], num(prods[pn][ab[0]][ab[1]])]); });
@@ -388,7 +410,7 @@
           "]: multiply each tap by the cell of x\u0303 under it and add the products" +
           (zerosN ? " (" + zerosN + " taps lie on padding and add 0)" : "") + ".",
           sumTerms(n.dy(i, j, k), words, zerosN, total, "padding"),
-          { hl: { x: win, w: wcells, prod: wcells.map(function (c) { return c.slice(); }) },
+          { hl: { x: win, w: wcells, prod: wcells },
             focus: { y: [[k, i, j]] }, put: put }));
       });
     }
@@ -410,7 +432,10 @@
       "j + " + dw + MID + "b] in the forward pass. With stride and dilation trading places, " +
       "that is a conv2d of x\u0303 with \u03b4y as the filter.",
       ["\u03b4w = conv2d_backprop_filter(x, w.shape, \u03b4y, ...)"])];
-    var wins = windows(s);
+    var wins = windows(s), dyCells = [];
+    for (var k0 = 0; k0 < s.cout; k0++) {
+      dyCells.push(wins.map(function (ij) { return [k0, ij[0], ij[1]]; }));
+    }
     for (var c = 0; c < s.cin; c++) {
       for (var k = 0; k < s.cout; k++) {
         taps(s).forEach(function (ab) {
@@ -429,7 +454,7 @@
             "], the cell this tap multiplied in the forward pass" +
             (zerosN ? " (" + zerosN + " of them on padding)" : "") + ".",
             sumTerms(n.w(a, b, c, k, DW), words, zerosN, total, "padding"),
-            { hl: { x: cells, dy: wins.map(function (ij) { return [k, ij[0], ij[1]]; }) },
+            { hl: { x: cells, dy: dyCells[k] },
               focus: { dw: [[panel, a, b]] }, put: [["dw", panel, a, b, num(total)]] }));
         });
       }
@@ -470,8 +495,12 @@
       "windows add up." + cropped, [call])];
     var tp = taps(s);
     for (var k = 0; k < s.cout; k++) {
+      var wcells = [];
+      for (var c2 = 0; c2 < s.cin; c2++) {
+        tp.forEach(function (ab) { wcells.push([c2 * s.cout + k, ab[0], ab[1]]); });
+      }
       windows(s).forEach(function (ij) {
-        var i = ij[0], j = ij[1], terms = [], puts = [], cells = [], wcells = [];
+        var i = ij[0], j = ij[1], terms = [], puts = [], cells = [];
         for (var c = 0; c < s.cin; c++) {
           tp.forEach(function (ab) {
             var a = ab[0], b = ab[1], p = sh * i + dh * a, q = sw * j + dw * b;
@@ -481,9 +510,6 @@
             terms.push(n.x(p, q, c) + " += " + n.w(a, b, c, k) + MID + n.dy(i, j, k) +
                        (inX(s, p, q) ? "" : "  (padding: cropped)"));
           });
-        }
-        for (var c2 = 0; c2 < s.cin; c2++) {
-          tp.forEach(function (ab) { wcells.push([c2 * s.cout + k, ab[0], ab[1]]); });
         }
         var v = pyStr(s.dy[i][j][k]);
         frames.push(frame(

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from convlab.trace import OPERATIONS, ROLES, Trace, trace
+from convlab.trace import MAX_CHANNELS, OPERATIONS, ROLES, Trace, trace
 
 __all__ = ["DEFAULT_PRESETS", "PRESET_KEYS", "LiveExplorer", "StaticExplorer", "frame_html",
            "live_explorer", "static_explorer"]
@@ -283,8 +283,9 @@ class LiveExplorer:
                                   value=params.get("padding", "VALID"), description="padding",
                                   style={"description_width": "7em"})
         self.pad = slider("explicit pad", 1, 0, 3)
-        self.in_channels = slider("in channels", params.get("in_channels", 1), 1, 2)
-        self.out_channels = slider("out channels", params.get("out_channels", 1), 1, 2)
+        self.in_channels = slider("in channels", params.get("in_channels", 1), 1, MAX_CHANNELS)
+        self.out_channels = slider("out channels", params.get("out_channels", 1), 1,
+                                   MAX_CHANNELS)
         self.frame = w.IntSlider(value=0, min=0, max=1, description="step",
                                  style={"description_width": "7em"})
         self.play = w.Play(value=0, min=0, max=1, interval=800, description="play")

@@ -277,9 +277,10 @@
     [["data", "value of the array"], ["pad", ROLE_TEXT.pad], ["zero", ROLE_TEXT.zero],
      ["unreached", ROLE_TEXT.unreached], ["hl", "takes part in this step"],
      ["fx", "written (or scattered) now"], ["ix-in", "inspected cell depends on it"],
-     ["ix-out", "inspected cell feeds it"]].forEach(function (item) {
+     ["ix-out", "inspected cell feeds it"], ["ix-win", "in the inspected cell's window, a zero"]]
+      .forEach(function (item) {
       var s = el("span", "cvx-k-input");
-      var cls = /^(hl|fx|ix-in|ix-out)$/.test(item[0]) ? "r-data " + item[0] : "r-" + item[0];
+      var cls = /^(hl|fx|ix-)/.test(item[0]) ? "r-data " + item[0] : "r-" + item[0];
       s.appendChild(el("span", "cvx-c " + cls, item[0] === "data" ? "3" : "0"));
       s.appendChild(document.createTextNode(item[1]));
       legend.appendChild(s);
@@ -539,7 +540,9 @@
     fig.addEventListener("mouseleave", function () { if (!fig.contains(document.activeElement)) { self.unhover(); } });
     fig.addEventListener("focusout", function (e) { if (!fig.contains(e.relatedTarget)) { self.unhover(); } });
     fig.addEventListener("keydown", function (e) { self.cellKey(e, id); });
-    dom = { sig: sig, fig: fig, cells: cells, boxes: boxes, marked: [], def: def };
+    var texts = cells.map(function (pc) { return pc.map(function (rc) { return rc.map(function () { return ""; }); }); });
+    dom = { sig: sig, fig: fig, cells: cells, texts: texts, vals: null, boxes: boxes, marked: [],
+            def: def, geom: null, json: null };
     if (this.gridDom[id]) {
       this.gridsEl.replaceChild(fig, this.gridDom[id].fig);
     } else {
@@ -600,13 +603,19 @@
       var dom = self.gridFor(id, state.defs[id]), vals = state.vals[id];
       dom.marked.forEach(function (cell) { cell.className = cell.getAttribute("data-base"); });
       dom.marked = [];
-      for (var p = 0; p < dom.cells.length; p++) {
-        for (var r = 0; r < dom.cells[p].length; r++) {
-          for (var c = 0; c < dom.cells[p][r].length; c++) {
-            var txt = fmt(vals[p][r][c]), cell = dom.cells[p][r][c];
-            if (cell.textContent !== txt) { cell.textContent = txt; }
+      if (dom.vals !== vals) {  /* a frame that writes a grid gives it new values */
+        for (var p = 0; p < dom.cells.length; p++) {
+          for (var r = 0; r < dom.cells[p].length; r++) {
+            for (var c = 0; c < dom.cells[p][r].length; c++) {
+              var txt = fmt(vals[p][r][c]);
+              if (dom.texts[p][r][c] !== txt) {
+                dom.cells[p][r][c].textContent = txt;
+                dom.texts[p][r][c] = txt;
+              }
+            }
           }
         }
+        dom.vals = vals;
       }
       var put = {};
       (frame.put || []).forEach(function (pt) { if (pt[0] === id) { put[pt[1] + ":" + pt[2] + ":" + pt[3]] = true; } });
@@ -622,11 +631,16 @@
         if (id !== "prod" && !moved) { cell.classList.add("cvx-pop"); }
         dom.marked.push(cell);
       });
-      self.placeWindows(dom, (frame.hl || {})[id], id, moved);
+      /* a window only where a step computes (not when a whole array is being prepared) */
+      self.placeWindows(dom, frame.put ? (frame.hl || {})[id] : null, id, moved);
       var arr = self.arrayOf(id, state);
       if (arr) {
-        dom.fig.setAttribute("data-shape", JSON.stringify(shapeOf(arr)));
-        dom.fig.setAttribute("data-values", JSON.stringify(arr));
+        var json = JSON.stringify(arr);
+        if (json !== dom.json) {
+          dom.fig.setAttribute("data-shape", JSON.stringify(shapeOf(arr)));
+          dom.fig.setAttribute("data-values", json);
+          dom.json = json;
+        }
       }
     });
     this.caption.textContent = frame.caption;
@@ -662,13 +676,22 @@
       mine.forEach(function (c) {
         r0 = Math.min(r0, c[1]); r1 = Math.max(r1, c[1]); c0 = Math.min(c0, c[2]); c1 = Math.max(c1, c[2]);
       });
-      var a = dom.cells[p][r0][c0], b = dom.cells[p][r1][c1];
+      /* the cells' layout is measured once per grid (and again after a resize) */
+      var g = dom.geom;
+      if (!g || g.width !== window.innerWidth) {
+        var c00 = dom.cells[p][0][0], rows = dom.cells[p], last = rows[rows.length - 1];
+        var end = last[last.length - 1];
+        g = dom.geom = { width: window.innerWidth, x: c00.offsetLeft, y: c00.offsetTop,
+          w: c00.offsetWidth, h: c00.offsetHeight,
+          dx: rows[0].length > 1 ? (end.offsetLeft - c00.offsetLeft) / (rows[0].length - 1) : 0,
+          dy: rows.length > 1 ? (end.offsetTop - c00.offsetTop) / (rows.length - 1) : 0 };
+      }
       box.classList.toggle("cvx-still", moved || box.hidden);
       box.hidden = false;
-      box.style.left = (a.offsetLeft - 3) + "px";
-      box.style.top = (a.offsetTop - 3) + "px";
-      box.style.width = (b.offsetLeft + b.offsetWidth - a.offsetLeft + 6) + "px";
-      box.style.height = (b.offsetTop + b.offsetHeight - a.offsetTop + 6) + "px";
+      box.style.left = (g.x + c0 * g.dx - 3) + "px";
+      box.style.top = (g.y + r0 * g.dy - 3) + "px";
+      box.style.width = ((c1 - c0) * g.dx + g.w + 6) + "px";
+      box.style.height = ((r1 - r0) * g.dy + g.h + 6) + "px";
     });
   };
 
@@ -763,6 +786,19 @@
     target.classList.add("ix-self");
     marks.push(target);
     asOut.forEach(function (t) { mark(t[1], "ix-in"); mark(t[2], "ix-in"); });
+    /* the gather's window reads zeros too (padding, inserted zeros): they are marked apart */
+    var pos = at.split(":");
+    if (this.op === "d_x_gather" && pos[0] === "dx" && /^pad\(/.test(state.defs.dz.panels[0])) {
+      var p = this.trace.params, dz = this.gridDom.dz;
+      for (var k = 0; k < p.channels[1]; k++) {
+        for (var a = 0; a < p.kernel_size[0]; a++) {
+          for (var b = 0; b < p.kernel_size[1]; b++) {
+            var cell = dz.cells[k][Number(pos[2]) + p.dilations[0] * a][Number(pos[3]) + p.dilations[1] * b];
+            if (!cell.classList.contains("ix-in")) { cell.classList.add("ix-win"); marks.push(cell); }
+          }
+        }
+      }
+    }
     partOf.forEach(function (t) { mark(t[1], "ix-out"); mark(t[2], "ix-in"); });
     this.inspectMarks = marks;
     this.inspect.textContent = "";
@@ -822,7 +858,7 @@
 
   Explorer.prototype.unmark = function () {
     (this.inspectMarks || []).forEach(function (cell) {
-      cell.classList.remove("ix-self", "ix-in", "ix-out");
+      cell.classList.remove("ix-self", "ix-in", "ix-out", "ix-win");
     });
     this.inspectMarks = [];
   };

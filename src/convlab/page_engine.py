@@ -166,8 +166,9 @@ def compare(jobs: list[tuple[str, dict[str, Any]]]) -> EngineCheck:
         trace differs from :func:`convlab.trace.trace`, its last values from convlab's
         function, or when one side refuses a setting the other computes.
     """
-    rows = {op: {"op": op, "settings": 0, "frames": 0, "refused": 0, "reference": ""}
-            for op in OPERATIONS}
+    rows: dict[str, dict[str, Any]] = {
+        op: {"op": op, "settings": 0, "frames": 0, "refused": 0, "reference": ""}
+        for op in OPERATIONS}
     for (op, kw), got in zip(jobs, node_traces(jobs), strict=True):
         row = rows[op]
         row["settings"] += 1

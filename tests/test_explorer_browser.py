@@ -186,7 +186,7 @@ _FITS = """root => {
   const ex = ConvlabExplorer.get(root.id), bad = [], page = document.documentElement;
   const box = root.getBoundingClientRect();
   for (let p = 0; p < ex.data.presets.length; p++) {
-    ex.load(p);
+    ex.choose(p);
     for (let k = 0; k < ex.states.length; k++) {
       ex.show(k);
       const where = 'setting ' + p + ' step ' + (k + 1);
@@ -201,7 +201,7 @@ _FITS = """root => {
         });
     }
   }
-  ex.load(0);
+  ex.choose(0);
   return {bad: bad, width: box.width};
 }"""
 
@@ -243,3 +243,43 @@ def test_explorers_fit_the_budget_and_stack_on_a_phone(chromium, server):
     pg.locator('.cvx[data-op="d_x_gather"]').first.screenshot(
         path=str(OUTPUT / "explorer-d_x_gather-380px.png"))
     context.close()
+
+
+# the largest setting the form allows, entered through its controls: how long the page
+# takes to trace it (and draw the first step), and each step after (script, style, layout)
+_LARGEST = {"input_h": 16, "input_w": 16, "kernel_h": 5, "kernel_w": 5, "stride_h": 1,
+            "stride_w": 1, "dilation_h": 1, "dilation_w": 1, "channels_in": 3,
+            "channels_out": 3}
+
+_RECOMPUTE = """root => {
+  const ex = ConvlabExplorer.get(root.id), times = [];
+  for (let i = 0; i < 5; i++) {
+    const t0 = performance.now();
+    ex.newNumbers();
+    void root.offsetHeight;
+    times.push(performance.now() - t0);
+  }
+  return {trace: times, frames: ex.states.length};
+}"""
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_the_largest_setting_is_traced_and_stepped_in_the_page(page, op):
+    root = page.locator(f'.cvx[data-op="{op}"]').first
+    root.wait_for()
+    for name, value in _LARGEST.items():
+        root.locator(f'[name="{name}"]').fill(str(value))
+        root.locator(f'[name="{name}"]').dispatch_event("change")
+    root.locator('[name="padding"]').select_option("SAME")
+    assert root.get_attribute("data-state") == "ready"
+    assert root.locator('[role="alert"]').is_hidden()
+    took = root.evaluate(_RECOMPUTE)
+    steps = root.evaluate(_TIMING)
+    print(f"\n{op}, largest setting ({took['frames']} steps): trace and first step "
+          f"median {statistics.median(took['trace']):.1f} ms (min {min(took['trace']):.1f}); "
+          f"a step median {statistics.median(steps):.2f} ms, max {max(steps):.2f} ms")
+    root.locator('[data-action="last"]').click()
+    values = root.locator('[data-array="dx"], [data-array="y"], [data-array="dw"]')
+    assert values.count() == 1 and values.get_attribute("data-values")
+    OUTPUT.mkdir(exist_ok=True)
+    root.screenshot(path=str(OUTPUT / f"explorer-{op}-largest.png"))

@@ -113,7 +113,7 @@ _TIMING = """root => {
   const ex = ConvlabExplorer.get(root.id);
   ex.act('first');
   const times = [];
-  for (let i = 0; i < ex.states.length - 1; i++) {
+  for (let i = 0; i < ex.steps.length - 1; i++) {
     const t0 = performance.now();
     ex.act('next');
     void root.offsetHeight;  // include style and layout
@@ -187,12 +187,12 @@ _FITS = """root => {
   const box = root.getBoundingClientRect();
   for (let p = 0; p < ex.data.presets.length; p++) {
     ex.choose(p);
-    for (let k = 0; k < ex.states.length; k++) {
+    for (let k = 0; k < ex.steps.length; k++) {
       ex.show(k);
       const where = 'setting ' + p + ' step ' + (k + 1);
       if (page.scrollWidth > window.innerWidth) { bad.push(where + ': page scrolls'); }
       if (root.scrollWidth > root.clientWidth) { bad.push(where + ': explorer overflows'); }
-      root.querySelectorAll('.cvx-grid, .cvx-side, .cvx-term li, .cvx-headline, .cvx-caption')
+      root.querySelectorAll('.cvx-grid, .cvx-side, .cvx-more, .cvx-headline, .cvx-caption')
         .forEach(e => {
           const r = e.getBoundingClientRect();
           if (r.right > box.right + 0.5 || e.scrollWidth > e.clientWidth + 1) {
@@ -259,7 +259,7 @@ _RECOMPUTE = """root => {
     void root.offsetHeight;
     times.push(performance.now() - t0);
   }
-  return {trace: times, frames: ex.states.length};
+  return {trace: times, frames: ex.steps.length};
 }"""
 
 

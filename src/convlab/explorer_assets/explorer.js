@@ -57,26 +57,62 @@
     return v.map(function (panel) { return panel.map(function (row) { return row.slice(); }); });
   }
 
-  /* Every frame's grid definitions and values, carried forward from frame 0; a grid is
-     copied only in a frame that writes it. */
-  function resolve(trace) {
-    var defs = {}, vals = {}, order = [], states = [];
-    trace.grids.forEach(function (g) { defs[g.id] = g; vals[g.id] = g.values; order.push(g.id); });
-    trace.frames.forEach(function (f) {
-      var rep = f.replace || {};
-      Object.keys(rep).forEach(function (id) { defs[id] = rep[id]; vals[id] = rep[id].values; });
-      var copied = {};
-      (f.put || []).forEach(function (p) {
-        var id = p[0];
-        if (!copied[id]) { vals[id] = copyVals(vals[id]); copied[id] = true; }
-        vals[id][p[1]][p[2]][p[3]] = p[4];
-      });
-      var s = { defs: {}, vals: {} };
-      order.forEach(function (id) { s.defs[id] = defs[id]; s.vals[id] = vals[id]; });
-      states.push(s);
-    });
-    return { order: order, states: states };
+  /* The steps of a trace made on demand: frame k (a few kept at hand) and the grids after
+     it, replayed from the nearest state kept before it (one every KEEP steps), so that a
+     large setting costs nothing until its steps are shown. */
+  var KEEP = 32;
+  function Steps(trace) {
+    this.trace = trace;
+    this.length = trace.count;
+    this.order = trace.grids.map(function (g) { return g.id; });
+    this.frames = new Map();
+    this.kept = {};
+    var base = { defs: {}, vals: {} };
+    trace.grids.forEach(function (g) { base.defs[g.id] = g; base.vals[g.id] = g.values; });
+    this.kept[-1] = base;
+    this.cur = null;
+    this.curK = -2;
   }
+  Steps.prototype.frame = function (k) {
+    var f = this.frames.get(k);
+    if (!f) {
+      f = this.trace.frame(k);
+      if (this.frames.size > 64) { this.frames.delete(this.frames.keys().next().value); }
+      this.frames.set(k, f);
+    }
+    return f;
+  };
+  function clone(state) {
+    var out = { defs: Object.assign({}, state.defs), vals: {} };
+    Object.keys(state.vals).forEach(function (id) { out.vals[id] = copyVals(state.vals[id]); });
+    return out;
+  }
+  Steps.prototype.at = function (k) {
+    if (k === this.curK) { return this.cur; }
+    var state, f;
+    if (this.cur && k > this.curK && k - this.curK <= KEEP) {
+      state = this.cur;
+      f = this.curK + 1;
+    } else {
+      var from = Math.floor(k / KEEP) * KEEP;
+      while (from >= 0 && !this.kept[from]) { from -= KEEP; }
+      if (from < 0) { from = -1; }
+      state = clone(this.kept[from]);
+      f = from + 1;
+    }
+    for (; f <= k; f++) {
+      var frame = this.frame(f), rep = frame.replace || {};
+      Object.keys(rep).forEach(function (id) {
+        state.defs[id] = rep[id];
+        state.vals[id] = copyVals(rep[id].values);
+      });
+      (frame.put || []).forEach(function (p) { state.vals[p[0]][p[1]][p[2]][p[3]] = p[4]; });
+      if (f % KEEP === 0 && !this.kept[f]) { this.kept[f] = clone(state); }
+    }
+    this.cur = state;
+    this.curK = k;
+    return state;
+  };
 
   /* ---- the elementary products of an operation, for inspecting a cell ----
      Each link is one product: out += in1 * in2, in the maths arrays' own indices
@@ -120,9 +156,10 @@
   Explorer.prototype.build = function () {
     var self = this, root = this.root, data = this.data;
     root.textContent = "";
+    root.tabIndex = 0;
     root.setAttribute("role", "group");
     root.setAttribute("aria-roledescription", "step-by-step explorer");
-    root.setAttribute("aria-label", data.title);
+    root.setAttribute("aria-label", data.title + ". Arrow keys step, space plays or pauses.");
     var head = el("div", "cvx-head");
     head.appendChild(el("span", "cvx-title", data.title));
     var lab = el("label", "cvx-preset-label", "quick pick ");
@@ -370,7 +407,7 @@
         var withData = Object.assign({}, o);
         Object.keys(self.given).forEach(function (k) { withData[k] = self.given[k]; });
         try {
-          trace = T.trace(this.op, withData);
+          trace = T.lazyTrace(this.op, withData);
         } catch (err) {
           if (!(err instanceof T.TraceError)) { throw err; }
           var m = /^(x|w|dy|u) must have shape/.exec(err.message);
@@ -393,7 +430,7 @@
   /* an impossible setting: the reason, and no picture left from the last one */
   Explorer.prototype.refuse = function (message) {
     this.trace = null;
-    this.states = [];
+    this.steps = null;
     this.gridDom = {};
     this.gridsEl.textContent = "";
     this.caption.textContent = "";
@@ -419,9 +456,8 @@
   Explorer.prototype.load = function (trace) {
     this.trace = trace;
     this.links = null;
-    var r = resolve(trace);
-    this.order = r.order;
-    this.states = r.states;
+    this.steps = new Steps(trace);
+    this.order = this.steps.order;
     this.gridDom = {};
     this.gridsEl.textContent = "";
     var p = trace.params;
@@ -436,7 +472,7 @@
           (p.given.length < T.DATA[trace.op].length ? ", the rest drawn (seed " + p.seed + ")" : "")
         : "drawn at random (seed " + p.seed + ")") +
       "; the last step equals convlab." + trace.checked_against + ".";
-    this.range.max = String(this.states.length - 1);
+    this.range.max = String(this.steps.length - 1);
     this.root.setAttribute("data-preset", this.preset === null ? "custom" : String(this.preset));
     this.root.setAttribute("data-state", "ready");
     this.show(0);
@@ -454,7 +490,7 @@
   };
 
   Explorer.prototype.act = function (act) {
-    var n = this.states.length;
+    var n = this.steps ? this.steps.length : 0;
     if (!n) { return; }
     if (act === "play") { if (this.timer) { this.stop(); } else { this.play(); } return; }
     this.stop();
@@ -466,12 +502,12 @@
 
   Explorer.prototype.play = function () {
     var self = this;
-    if (this.frame >= this.states.length - 1) { this.show(0); }
+    if (this.frame >= this.steps.length - 1) { this.show(0); }
     this.playBtn.textContent = "\u275a\u275a pause";
     this.playBtn.setAttribute("aria-pressed", "true");
     this.playBtn.setAttribute("aria-label", "pause");
     this.timer = window.setInterval(function () {
-      if (self.frame >= self.states.length - 1) { self.stop(); return; }
+      if (self.frame >= self.steps.length - 1) { self.stop(); return; }
       self.show(self.frame + 1);
     }, this.interval);
   };
@@ -487,7 +523,7 @@
   /* ---- drawing ---- */
 
   /* (Re)build a grid's cells when its shape, panels or roles change; keep them otherwise. */
-  Explorer.prototype.gridFor = function (id, def) {
+  Explorer.prototype.gridFor = function (id, def, vals) {
     var sig = JSON.stringify([def.label, def.panels, def.roles, def.kind]);
     var dom = this.gridDom[id], self = this;
     if (dom && dom.sig === sig) { return dom; }
@@ -499,7 +535,7 @@
     cap.appendChild(el("span", "cvx-badge", KIND_TEXT[def.kind] || def.kind));
     cap.appendChild(document.createTextNode(def.label));
     fig.appendChild(cap);
-    var panels = el("div", "cvx-panels"), cells = [], boxes = [];
+    var panels = el("div", "cvx-panels"), cells = [], boxes = [], texts = [];
     var rows = def.roles.length, cols = def.roles[0].length;
     def.panels.forEach(function (pname, p) {
       var wrap = el("div", "cvx-panel");
@@ -508,29 +544,31 @@
       g.setAttribute("role", "grid");
       g.setAttribute("aria-label", pname);
       g.style.gridTemplateColumns = "auto repeat(" + cols + ", var(--cvx-cell))";
-      g.appendChild(el("span", "cvx-ix"));
-      for (var q = 0; q < cols; q++) { g.appendChild(el("span", "cvx-ix", String(q))); }
-      var pc = [];
+      /* one string for a panel's cells: a large grid has thousands (ids and roles are
+         trace's own words, values numbers: nothing here needs escaping) */
+      var html = ['<span class="cvx-ix"></span>'], pt = [];
+      for (var q = 0; q < cols; q++) { html.push('<span class="cvx-ix">' + q + "</span>"); }
       for (var r = 0; r < rows; r++) {
-        g.appendChild(el("span", "cvx-ix cvx-row", String(r)));
-        var rc = [];
+        html.push('<span class="cvx-ix cvx-row">' + r + "</span>");
+        var rt = [];
         for (var c = 0; c < cols; c++) {
-          var role = def.roles[r][c];
-          var cell = el("span", "cvx-c r-" + role);
-          cell.setAttribute("role", "gridcell");
-          cell.setAttribute("data-base", "cvx-c r-" + role);
-          cell.setAttribute("data-at", id + ":" + p + ":" + r + ":" + c);
-          cell.tabIndex = r === 0 && c === 0 ? 0 : -1;
-          g.appendChild(cell);
-          rc.push(cell);
+          var cls = "cvx-c r-" + def.roles[r][c], txt = fmt(vals[p][r][c]);
+          html.push('<span class="' + cls + '" role="gridcell" data-base="' + cls + '" data-at="' +
+                    id + ":" + p + ":" + r + ":" + c + '" tabindex="' + (r || c ? -1 : 0) + '">' +
+                    txt + "</span>");
+          rt.push(txt);
         }
-        pc.push(rc);
+        pt.push(rt);
       }
-      var box = el("span", "cvx-window");
-      box.hidden = true;
-      g.appendChild(box);
-      boxes.push(box);
+      html.push('<span class="cvx-window" hidden></span>');
+      g.innerHTML = html.join("");
+      var all = g.querySelectorAll(".cvx-c"), pc = [];
+      for (var r2 = 0; r2 < rows; r2++) {
+        pc.push(Array.prototype.slice.call(all, r2 * cols, (r2 + 1) * cols));
+      }
+      boxes.push(g.lastChild);
       cells.push(pc);
+      texts.push(pt);
       wrap.appendChild(g);
       panels.appendChild(wrap);
     });
@@ -540,8 +578,7 @@
     fig.addEventListener("mouseleave", function () { if (!fig.contains(document.activeElement)) { self.unhover(); } });
     fig.addEventListener("focusout", function (e) { if (!fig.contains(e.relatedTarget)) { self.unhover(); } });
     fig.addEventListener("keydown", function (e) { self.cellKey(e, id); });
-    var texts = cells.map(function (pc) { return pc.map(function (rc) { return rc.map(function () { return ""; }); }); });
-    dom = { sig: sig, fig: fig, cells: cells, texts: texts, vals: null, boxes: boxes, marked: [],
+    dom = { sig: sig, fig: fig, cells: cells, texts: texts, boxes: boxes, marked: [],
             def: def, geom: null, json: null };
     if (this.gridDom[id]) {
       this.gridsEl.replaceChild(fig, this.gridDom[id].fig);
@@ -596,26 +633,23 @@
 
   Explorer.prototype.show = function (k) {
     var t0 = performance.now();
-    var self = this, state = this.states[k], frame = this.trace.frames[k];
+    var self = this, state = this.steps.at(k), frame = this.steps.frame(k);
     var moved = k !== this.frame + 1 || reducedMotion();
     this.frame = k;
     this.order.forEach(function (id) {
-      var dom = self.gridFor(id, state.defs[id]), vals = state.vals[id];
+      var vals = state.vals[id], dom = self.gridFor(id, state.defs[id], vals);
       dom.marked.forEach(function (cell) { cell.className = cell.getAttribute("data-base"); });
       dom.marked = [];
-      if (dom.vals !== vals) {  /* a frame that writes a grid gives it new values */
-        for (var p = 0; p < dom.cells.length; p++) {
-          for (var r = 0; r < dom.cells[p].length; r++) {
-            for (var c = 0; c < dom.cells[p][r].length; c++) {
-              var txt = fmt(vals[p][r][c]);
-              if (dom.texts[p][r][c] !== txt) {
-                dom.cells[p][r][c].textContent = txt;
-                dom.texts[p][r][c] = txt;
-              }
+      for (var p = 0; p < dom.cells.length; p++) {
+        for (var r = 0; r < dom.cells[p].length; r++) {
+          for (var c = 0; c < dom.cells[p][r].length; c++) {
+            var txt = fmt(vals[p][r][c]);
+            if (dom.texts[p][r][c] !== txt) {
+              dom.cells[p][r][c].textContent = txt;
+              dom.texts[p][r][c] = txt;
             }
           }
         }
-        dom.vals = vals;
       }
       var put = {};
       (frame.put || []).forEach(function (pt) { if (pt[0] === id) { put[pt[1] + ":" + pt[2] + ":" + pt[3]] = true; } });
@@ -626,11 +660,15 @@
           dom.marked.push(cell);
         });
       });
-      Object.keys(put).forEach(function (key) {
-        var at = key.split(":").map(Number), cell = dom.cells[at[0]][at[1]][at[2]];
-        if (id !== "prod" && !moved) { cell.classList.add("cvx-pop"); }
-        dom.marked.push(cell);
-      });
+      /* written cells pop; a scatter writes a whole window at once, which glides instead */
+      var written = Object.keys(put);
+      if (id !== "prod" && !moved && written.length <= 3) {
+        written.forEach(function (key) {
+          var at = key.split(":").map(Number), cell = dom.cells[at[0]][at[1]][at[2]];
+          cell.classList.add("cvx-pop");
+          dom.marked.push(cell);
+        });
+      }
       /* a window only where a step computes (not when a whole array is being prepared) */
       self.placeWindows(dom, frame.put ? (frame.hl || {})[id] : null, id, moved);
       var arr = self.arrayOf(id, state);
@@ -647,13 +685,11 @@
     this.term.textContent = "";
     this.term.appendChild(el("div", "cvx-headline", frame.terms[0]));
     if (frame.terms.length > 1) {
-      var ul = el("ul");
-      frame.terms.slice(1).forEach(function (t) { ul.appendChild(el("li", null, t)); });
-      this.term.appendChild(ul);
+      this.term.appendChild(el("div", "cvx-more", frame.terms.slice(1).join("\n")));
     }
     this.range.value = String(k);
-    this.range.setAttribute("aria-valuetext", "step " + (k + 1) + " of " + this.states.length);
-    this.count.textContent = "step " + (k + 1) + " / " + this.states.length;
+    this.range.setAttribute("aria-valuetext", "step " + (k + 1) + " of " + this.steps.length);
+    this.count.textContent = "step " + (k + 1) + " / " + this.steps.length;
     this.root.setAttribute("data-frame", String(k));
     if (this.inspected) { this.hover(this.inspected); }
     this.lastRenderMs = performance.now() - t0;
@@ -765,7 +801,7 @@
     if (!target || !target.getAttribute || !target.classList.contains("cvx-c") || !this.trace) { return; }
     var at = target.getAttribute("data-at");
     if (!at) { return; }
-    var self = this, state = this.states[this.frame], key = at;
+    var self = this, state = this.steps.at(this.frame), key = at;
     if (!this.links) { this.links = links(this.trace); }
     this.unmark();
     this.inspected = target;
@@ -833,7 +869,7 @@
       asOut.forEach(function (t) { total += self.valueOf(t[0].a) * self.valueOf(t[0].b); });
       return [self.cellName(l0.o, state) + " = " + (words.length ? words.join(" + ") : "0") +
               (zeros ? " + " + zeros + " term" + (zeros > 1 ? "s" : "") + " on padding" : "") +
-              " = " + fmt(total) + (this.frame < this.states.length - 1 ? " (when every step is done)" : "")];
+              " = " + fmt(total) + (this.frame < this.steps.length - 1 ? " (when every step is done)" : "")];
     }
     var first = partOf[0][0], placed = this.place(first.a, state);
     var mine = placed && placed.join(":") === target.getAttribute("data-at") ? first.a : first.b;

@@ -358,6 +358,9 @@
   }
 
   /* ---- the five traces ---- */
+  /* Each builder works out the numbers first, then makes any frame on demand: frame(f)
+     returns frame f, so that a page draws a large setting without making every frame, and
+     trace() makes them all (for the test against Python). */
   function forward(s) {
     var n = new Names(s, XT, "w", "y"), sh = s.strides[0], sw = s.strides[1];
     var dh = s.dilations[0], dw = s.dilations[1], xp = paddedX(s);
@@ -367,14 +370,8 @@
     prodGrid.panels = filterPanels(XT + MID + "w", s.cin, s.cout);
     var grids = [xGrid(s), filterGrid("w", "filter w", s.wt, "w"), prodGrid,
                  imageGrid("y", "output y", "output", y, "y")];
-    var frames = [frame(
-      xCaption(s) + " The filter w (" + s.kh + "x" + s.kw + ", dilation " +
-      pairText(s.dilations) + ") slides over x\u0303 with stride " + pairText(s.strides) +
-      ": y[i,j] = \u03a3 x\u0303[" + sh + MID + "i + " + dh + MID + "a, " + sw + MID + "j + " +
-      dw + MID + "b]" + MID + "w[a,b].",
-      ["y = conv2d(x, w, strides=" + pyRepr(s.strides) + ", padding=" +
-       pyRepr(s.params.padding) + ", dilations=" + pyRepr(s.dilations) + ")"])];
-    var tp = taps(s), wins = windows(s);
+    var tp = taps(s), wins = windows(s), nt = tp.length, panels = s.cin * s.cout;
+    var nw = wins.length, count = s.cout * nw + 2;
     /* a window's cells and a channel's taps are the same in many frames: made once, shared */
     var winCells = wins.map(function (ij) {
       var out = [];
@@ -383,40 +380,65 @@
       }
       return out;
     });
+    var wCells = range(s.cout).map(function (k) {
+      var out = [];
+      for (var c = 0; c < s.cin; c++) { tp.forEach(function (ab) { out.push([c * s.cout + k, ab[0], ab[1]]); }); }
+      return out;
+    });
+    /* the numbers: each step's products (panel-major, then taps) and its sum */
+    var prods = new Float64Array(s.cout * nw * panels * nt), totals = new Float64Array(s.cout * nw);
     for (var k = 0; k < s.cout; k++) {
-      var wcells = [];
-      for (var c2 = 0; c2 < s.cin; c2++) {
-        tp.forEach(function (ab) { wcells.push([c2 * s.cout + k, ab[0], ab[1]]); });
-      }
-      wins.forEach(function (ij, wi) {
-        var i = ij[0], j = ij[1], prods = zeros([s.cin * s.cout, s.kh, s.kw]);
-        var words = [], zerosN = 0, total = 0;
+      for (var wi = 0; wi < nw; wi++) {
+        var step = k * nw + wi, base = step * panels * nt, total = 0;
         for (var c = 0; c < s.cin; c++) {
-          tp.forEach(function (ab) {
-            var a = ab[0], b = ab[1], p = sh * i + dh * a, q = sw * j + dw * b;
-            prods[c * s.cout + k][a][b] = xp[p][q][c] * s.wt[a][b][c][k];
-            if (inX(s, p, q)) { words.push(n.x(p, q, c) + MID + n.w(a, b, c, k)); } else { zerosN += 1; }
-          });
+          for (var t = 0; t < nt; t++) {
+            var p = sh * wins[wi][0] + dh * tp[t][0], q = sw * wins[wi][1] + dw * tp[t][1];
+            prods[base + (c * s.cout + k) * nt + t] = xp[p][q][c] * s.wt[tp[t][0]][tp[t][1]][c][k];
+          }
         }
-        prods.forEach(function (pn) { pn.forEach(function (r) { r.forEach(function (v) { total += v; }); }); });
-        y[i][j][k] = total;
-        var win = winCells[wi];
-        var put = [["y", k, i, j, num(total)]];
-        for (var pn = 0; pn < s.cin * s.cout; pn++) {
-          tp.forEach(function (ab) { put.push(["prod", pn, ab[0], ab[1], num(prods[pn][ab[0]][ab[1]])]); });
-        }
-        frames.push(frame(
-          "Window (" + i + "," + j + ") starts at x\u0303[" + sh * i + "," + sw * j +
-          "]: multiply each tap by the cell of x\u0303 under it and add the products" +
-          (zerosN ? " (" + zerosN + " taps lie on padding and add 0)" : "") + ".",
-          sumTerms(n.dy(i, j, k), words, zerosN, total, "padding"),
-          { hl: { x: win, w: wcells, prod: wcells },
-            focus: { y: [[k, i, j]] }, put: put }));
-      });
+        for (var e = 0; e < panels * nt; e++) { total += prods[base + e]; }
+        totals[step] = total;
+        y[wins[wi][0]][wins[wi][1]][k] = total;
+      }
     }
-    frames.push(frame("Every output cell is filled: y equals convlab.conv2d (and tf.nn.conv2d).",
-                      ["y == convlab.conv2d(x, w, ...)  \u2713"]));
-    return { grids: grids, frames: frames, result: y, ref: "conv2d" };
+    function at(f) {
+      if (f === 0) {
+        return frame(
+          xCaption(s) + " The filter w (" + s.kh + "x" + s.kw + ", dilation " +
+          pairText(s.dilations) + ") slides over x\u0303 with stride " + pairText(s.strides) +
+          ": y[i,j] = \u03a3 x\u0303[" + sh + MID + "i + " + dh + MID + "a, " + sw + MID + "j + " +
+          dw + MID + "b]" + MID + "w[a,b].",
+          ["y = conv2d(x, w, strides=" + pyRepr(s.strides) + ", padding=" +
+           pyRepr(s.params.padding) + ", dilations=" + pyRepr(s.dilations) + ")"]);
+      }
+      if (f === count - 1) {
+        return frame("Every output cell is filled: y equals convlab.conv2d (and tf.nn.conv2d).",
+                     ["y == convlab.conv2d(x, w, ...)  \u2713"]);
+      }
+      var step = f - 1, k = Math.floor(step / nw), wi = step % nw;
+      var i = wins[wi][0], j = wins[wi][1], base = step * panels * nt;
+      var words = [], zerosN = 0;
+      for (var c = 0; c < s.cin; c++) {
+        for (var t = 0; t < nt; t++) {
+          var a = tp[t][0], b = tp[t][1], p = sh * i + dh * a, q = sw * j + dw * b;
+          if (inX(s, p, q)) { words.push(n.x(p, q, c) + MID + n.w(a, b, c, k)); } else { zerosN += 1; }
+        }
+      }
+      var put = [["y", k, i, j, num(totals[step])]];
+      for (var pn = 0; pn < panels; pn++) {
+        for (var t2 = 0; t2 < nt; t2++) {
+          put.push(["prod", pn, tp[t2][0], tp[t2][1], num(prods[base + pn * nt + t2])]);
+        }
+      }
+      return frame(
+        "Window (" + i + "," + j + ") starts at x\u0303[" + sh * i + "," + sw * j +
+        "]: multiply each tap by the cell of x\u0303 under it and add the products" +
+        (zerosN ? " (" + zerosN + " taps lie on padding and add 0)" : "") + ".",
+        sumTerms(n.dy(i, j, k), words, zerosN, totals[step], "padding"),
+        { hl: { x: winCells[wi], w: wCells[k], prod: wCells[k] },
+          focus: { y: [[k, i, j]] }, put: put });
+    }
+    return { grids: grids, count: count, frame: at, result: y, ref: "conv2d" };
   }
 
   function dW(s) {
@@ -426,42 +448,55 @@
     var out = filterGrid("dw", "\u03b4w, the gradient of the filter w (result)", dwt, DW);
     out.kind = "output";
     var grids = [xGrid(s), imageGrid("dy", "\u03b4y, the gradient of the output y", "input", s.dy, DY), out];
-    var frames = [frame(
-      xCaption(s) + " \u03b4w[a,b,c,k] adds x\u0303" + MID + "\u03b4y over every output " +
-      "position: tap (a,b) met x\u0303[" + sh + MID + "i + " + dh + MID + "a, " + sw + MID +
-      "j + " + dw + MID + "b] in the forward pass. With stride and dilation trading places, " +
-      "that is a conv2d of x\u0303 with \u03b4y as the filter.",
-      ["\u03b4w = conv2d_backprop_filter(x, w.shape, \u03b4y, ...)"])];
-    var wins = windows(s), dyCells = [];
-    for (var k0 = 0; k0 < s.cout; k0++) {
-      dyCells.push(wins.map(function (ij) { return [k0, ij[0], ij[1]]; }));
-    }
+    var wins = windows(s), tp = taps(s), nt = tp.length, count = s.cin * s.cout * nt + 2;
+    var dyCells = range(s.cout).map(function (k) {
+      return wins.map(function (ij) { return [k, ij[0], ij[1]]; });
+    });
+    var totals = new Float64Array(s.cin * s.cout * nt);
     for (var c = 0; c < s.cin; c++) {
       for (var k = 0; k < s.cout; k++) {
-        taps(s).forEach(function (ab) {
-          var a = ab[0], b = ab[1], words = [], cells = [], zerosN = 0, total = 0;
-          wins.forEach(function (ij) {
-            var i = ij[0], j = ij[1], p = sh * i + dh * a, q = sw * j + dw * b;
-            cells.push([c, p, q]);
-            total += xp[p][q][c] * s.dy[i][j][k];
-            if (inX(s, p, q)) { words.push(n.x(p, q, c) + MID + n.dy(i, j, k)); } else { zerosN += 1; }
-          });
+        for (var t = 0; t < nt; t++) {
+          var a = tp[t][0], b = tp[t][1], total = 0;
+          for (var wi = 0; wi < wins.length; wi++) {
+            var i = wins[wi][0], j = wins[wi][1];
+            total += xp[sh * i + dh * a][sw * j + dw * b][c] * s.dy[i][j][k];
+          }
+          totals[(c * s.cout + k) * nt + t] = total;
           dwt[a][b][c][k] = total;
-          var panel = c * s.cout + k;
-          frames.push(frame(
-            "Tap (" + a + "," + b + ") gathers: every output position (i,j) pairs \u03b4y[i,j] " +
-            "with x\u0303[" + sh + MID + "i + " + dh * a + ", " + sw + MID + "j + " + dw * b +
-            "], the cell this tap multiplied in the forward pass" +
-            (zerosN ? " (" + zerosN + " of them on padding)" : "") + ".",
-            sumTerms(n.w(a, b, c, k, DW), words, zerosN, total, "padding"),
-            { hl: { x: cells, dy: dyCells[k] },
-              focus: { dw: [[panel, a, b]] }, put: [["dw", panel, a, b, num(total)]] }));
-        });
+        }
       }
     }
-    frames.push(frame("Every tap is done: \u03b4w equals convlab.conv2d_backprop_filter.",
-                      ["\u03b4w == convlab.conv2d_backprop_filter(x, w.shape, \u03b4y, ...)  \u2713"]));
-    return { grids: grids, frames: frames, result: dwt, ref: "conv2d_backprop_filter" };
+    function at(f) {
+      if (f === 0) {
+        return frame(
+          xCaption(s) + " \u03b4w[a,b,c,k] adds x\u0303" + MID + "\u03b4y over every output " +
+          "position: tap (a,b) met x\u0303[" + sh + MID + "i + " + dh + MID + "a, " + sw + MID +
+          "j + " + dw + MID + "b] in the forward pass. With stride and dilation trading places, " +
+          "that is a conv2d of x\u0303 with \u03b4y as the filter.",
+          ["\u03b4w = conv2d_backprop_filter(x, w.shape, \u03b4y, ...)"]);
+      }
+      if (f === count - 1) {
+        return frame("Every tap is done: \u03b4w equals convlab.conv2d_backprop_filter.",
+                     ["\u03b4w == convlab.conv2d_backprop_filter(x, w.shape, \u03b4y, ...)  \u2713"]);
+      }
+      var step = f - 1, t = step % nt, panel = Math.floor(step / nt);
+      var c = Math.floor(panel / s.cout), k = panel % s.cout, a = tp[t][0], b = tp[t][1];
+      var words = [], cells = [], zerosN = 0;
+      wins.forEach(function (ij) {
+        var i = ij[0], j = ij[1], p = sh * i + dh * a, q = sw * j + dw * b;
+        cells.push([c, p, q]);
+        if (inX(s, p, q)) { words.push(n.x(p, q, c) + MID + n.dy(i, j, k)); } else { zerosN += 1; }
+      });
+      return frame(
+        "Tap (" + a + "," + b + ") gathers: every output position (i,j) pairs \u03b4y[i,j] " +
+        "with x\u0303[" + sh + MID + "i + " + dh * a + ", " + sw + MID + "j + " + dw * b +
+        "], the cell this tap multiplied in the forward pass" +
+        (zerosN ? " (" + zerosN + " of them on padding)" : "") + ".",
+        sumTerms(n.w(a, b, c, k, DW), words, zerosN, totals[step], "padding"),
+        { hl: { x: cells, dy: dyCells[k] },
+          focus: { dw: [[panel, a, b]] }, put: [["dw", panel, a, b, num(totals[step])]] });
+    }
+    return { grids: grids, count: count, frame: at, result: dwt, ref: "conv2d_backprop_filter" };
   }
 
   function scatter(s, transpose) {
@@ -488,35 +523,33 @@
                  imageGrid("dx", accLabel, "output", acc, accN, roles)];
     var cropped = !padded(s.pads) ? "" : " The padding is cropped off at the end: " +
       shifted(outN, s.pads, accN) + ".";
-    var frames = [frame(
-      "Each " + dyn + " cell (i,j) spreads " + wn + MID + dyn + "[i,j] over the window of " +
-      accN + " it came from in the forward pass, " + accN + "[" + sh + MID + "i + " + dh + MID +
-      "a, " + sw + MID + "j + " + dw + MID + "b] (indexed from 0, like x\u0303); overlapping " +
-      "windows add up." + cropped, [call])];
-    var tp = taps(s);
-    for (var k = 0; k < s.cout; k++) {
-      var wcells = [];
-      for (var c2 = 0; c2 < s.cin; c2++) {
-        tp.forEach(function (ab) { wcells.push([c2 * s.cout + k, ab[0], ab[1]]); });
+    var tp = taps(s), nt = tp.length, wins = windows(s), nw = wins.length;
+    var count = s.cout * nw + 2;
+    var wCells = range(s.cout).map(function (k) {
+      var out = [];
+      for (var c = 0; c < s.cin; c++) { tp.forEach(function (ab) { out.push([c * s.cout + k, ab[0], ab[1]]); }); }
+      return out;
+    });
+    var winCells = wins.map(function (ij) {
+      var out = [];
+      for (var c = 0; c < s.cin; c++) {
+        tp.forEach(function (ab) { out.push([c, sh * ij[0] + dh * ab[0], sw * ij[1] + dw * ab[1]]); });
       }
-      windows(s).forEach(function (ij) {
-        var i = ij[0], j = ij[1], terms = [], puts = [], cells = [];
+      return out;
+    });
+    /* the numbers: the value each step leaves in each cell it adds to */
+    var after = new Float64Array(s.cout * nw * s.cin * nt);
+    for (var k = 0; k < s.cout; k++) {
+      for (var wi = 0; wi < nw; wi++) {
+        var i = wins[wi][0], j = wins[wi][1], d = s.dy[i][j][k], base = (k * nw + wi) * s.cin * nt;
         for (var c = 0; c < s.cin; c++) {
-          tp.forEach(function (ab) {
-            var a = ab[0], b = ab[1], p = sh * i + dh * a, q = sw * j + dw * b;
-            acc[p][q][c] += s.wt[a][b][c][k] * s.dy[i][j][k];
-            cells.push([c, p, q]);
-            puts.push(["dx", c, p, q, num(acc[p][q][c])]);
-            terms.push(n.x(p, q, c) + " += " + n.w(a, b, c, k) + MID + n.dy(i, j, k) +
-                       (inX(s, p, q) ? "" : "  (padding: cropped)"));
-          });
+          for (var t = 0; t < nt; t++) {
+            var cellAcc = acc[sh * i + dh * tp[t][0]][sw * j + dw * tp[t][1]];
+            cellAcc[c] += s.wt[tp[t][0]][tp[t][1]][c][k] * d;
+            after[base + c * nt + t] = cellAcc[c];
+          }
         }
-        var v = pyStr(s.dy[i][j][k]);
-        frames.push(frame(
-          dyn + "[" + i + "," + j + "] = " + v + " scatters " + wn + MID + "(" + v + ") into the " +
-          "window of " + accN + " that starts at " + accN + "[" + sh * i + "," + sw * j + "].",
-          terms, { hl: { dx: cells, w: wcells }, focus: { dy: [[k, i, j]] }, put: puts }));
-      });
+      }
     }
     var h = s.h.size, w = s.w.size;
     var result = acc.slice(pt, pt + h).map(function (r) { return r.slice(pl, pl + w); });
@@ -534,9 +567,35 @@
     var crop = padded(s.pads) ? "Crop the padding: " + outN + " is " + accN + " without its " +
       "padded border, indexed from 0 at its first real cell, " + accN + "[" + pt + "," + pl + "]."
       : "No padding to crop: " + outN + " is " + accN + ".";
-    frames.push(frame(crop + " " + outN + " equals convlab." + ref + ".",
-                      [check, shifted(outN, s.pads, accN)], { replace: { dx: fin } }));
-    return { grids: grids, frames: frames, result: result, ref: ref };
+    var last = frame(crop + " " + outN + " equals convlab." + ref + ".",
+                     [check, shifted(outN, s.pads, accN)], { replace: { dx: fin } });
+    function at(f) {
+      if (f === 0) {
+        return frame(
+          "Each " + dyn + " cell (i,j) spreads " + wn + MID + dyn + "[i,j] over the window of " +
+          accN + " it came from in the forward pass, " + accN + "[" + sh + MID + "i + " + dh + MID +
+          "a, " + sw + MID + "j + " + dw + MID + "b] (indexed from 0, like x\u0303); overlapping " +
+          "windows add up." + cropped, [call]);
+      }
+      if (f === count - 1) { return last; }
+      var step = f - 1, k = Math.floor(step / nw), wi = step % nw;
+      var i = wins[wi][0], j = wins[wi][1], base = step * s.cin * nt;
+      var terms = [], puts = [], dyName = n.dy(i, j, k);
+      for (var c = 0; c < s.cin; c++) {
+        for (var t = 0; t < nt; t++) {
+          var a = tp[t][0], b = tp[t][1], p = sh * i + dh * a, q = sw * j + dw * b;
+          puts.push(["dx", c, p, q, num(after[base + c * nt + t])]);
+          terms.push(n.x(p, q, c) + " += " + n.w(a, b, c, k) + MID + dyName +
+                     (inX(s, p, q) ? "" : "  (padding: cropped)"));
+        }
+      }
+      var v = pyStr(s.dy[i][j][k]);
+      return frame(
+        dyn + "[" + i + "," + j + "] = " + v + " scatters " + wn + MID + "(" + v + ") into the " +
+        "window of " + accN + " that starts at " + accN + "[" + sh * i + "," + sw * j + "].",
+        terms, { hl: { dx: winCells[wi], w: wCells[k] }, focus: { dy: [[k, i, j]] }, put: puts });
+    }
+    return { grids: grids, count: count, frame: at, result: result, ref: ref };
   }
 
   /* pad (or, for a negative amount, crop) rows and columns of an (H, W, C) array with fill */
@@ -605,7 +664,7 @@
                 cropRoles(xRoles(s), topX, leftX, h, w))
     ];
     var wAll = allCells(s);
-    var frames = [
+    var intro = [
       frame("\u03b4x as one stride-1 conv2d. Start from \u03b4y and the filter w.",
             ["\u03b4x = conv2d(pad(\u03b4\u0177), w', stride 1),  \u03b4\u0177 = insert_zeros(\u03b4y),  " +
              "w' = swap_in_out(rot180(w))"]),
@@ -639,41 +698,65 @@
               replace: { wk: filterGrid("wk", "w' = rot180(w), in/out channels swapped", swapped,
                                         "w'", true) } })
     ];
-    var tp = taps(s);
-    for (var c3 = 0; c3 < s.cin; c3++) {
-      for (var p = 0; p < h; p++) {
-        for (var q = 0; q < w; q++) {
-          var total = 0, words = [], zerosN = 0, cells = [], tcells = [];
-          for (var k3 = 0; k3 < s.cout; k3++) {
-            for (var t = 0; t < tp.length; t++) {
-              var ta = tp[t][0], tb = tp[t][1], r = p + dh * ta, u = q + dw * tb;
-              total += paddedDy[r][u][k3] * swapped[ta][tb][k3][c3];
-              cells.push([k3, r, u]);
-              tcells.push([k3 * s.cin + c3, ta, tb]);
-              var m = paddedMarks[r][u][0];
-              if (m > 0) {
-                var ii = Math.floor((m - 1) / ow), jj = (m - 1) % ow;
-                words.push(n.dy(ii, jj, k3) + MID + n.w(kh - 1 - ta, kw - 1 - tb, c3, k3));
-              } else {
-                zerosN += 1;
-              }
+    var tp = taps(s), nt = tp.length, cells = [];
+    /* a δx cell's window in pad(δŷ) is the same for every channel c: made once, shared */
+    for (var p0 = 0; p0 < h; p0++) {
+      for (var q0 = 0; q0 < w; q0++) {
+        var win = [];
+        for (var k0 = 0; k0 < s.cout; k0++) {
+          for (var t0 = 0; t0 < nt; t0++) { win.push([k0, p0 + dh * tp[t0][0], q0 + dw * tp[t0][1]]); }
+        }
+        cells.push(win);
+      }
+    }
+    var tCells = range(s.cin).map(function (c) {
+      var out = [];
+      for (var k = 0; k < s.cout; k++) { tp.forEach(function (ab) { out.push([k * s.cin + c, ab[0], ab[1]]); }); }
+      return out;
+    });
+    for (var c1 = 0; c1 < s.cin; c1++) {
+      for (var p1 = 0; p1 < h; p1++) {
+        for (var q1 = 0; q1 < w; q1++) {
+          var total = 0;
+          for (var k1 = 0; k1 < s.cout; k1++) {
+            for (var t1 = 0; t1 < nt; t1++) {
+              total += paddedDy[p1 + dh * tp[t1][0]][q1 + dw * tp[t1][1]][k1] * swapped[tp[t1][0]][tp[t1][1]][k1][c1];
             }
           }
-          dx[p][q][c3] = total;
-          frames.push(frame(
-            "\u03b4x[" + p + "," + q + "]: the stride-1 window at pad(\u03b4\u0177)[" + p + "," + q +
-            "] multiplies w' with the stretched, padded \u03b4y; only real \u03b4y values count, " +
-            "the same terms as in the scatter.",
-            sumTerms(n.x(p, q, c3), words, zerosN, total, "zeros (padding or inserted)"),
-            { hl: { dz: cells, wk: tcells }, focus: { dx: [[c3, p, q]] },
-              put: [["dx", c3, p, q, num(total)]] }));
+          dx[p1][q1][c1] = total;
         }
       }
     }
-    frames.push(frame("Every \u03b4x cell is done: the gather gives the scatter's numbers, " +
-                      "convlab.conv2d_backprop_input.",
-                      ["\u03b4x == convlab.conv2d_backprop_input(x.shape, w, \u03b4y, ...)  \u2713"]));
-    return { grids: grids, frames: frames, result: dx, ref: "conv2d_backprop_input" };
+    var count = intro.length + s.cin * h * w + 1;
+    function at(f) {
+      if (f < intro.length) { return intro[f]; }
+      if (f === count - 1) {
+        return frame("Every \u03b4x cell is done: the gather gives the scatter's numbers, " +
+                     "convlab.conv2d_backprop_input.",
+                     ["\u03b4x == convlab.conv2d_backprop_input(x.shape, w, \u03b4y, ...)  \u2713"]);
+      }
+      var step = f - intro.length, c = Math.floor(step / (h * w)), p = Math.floor(step / w) % h;
+      var q = step % w, words = [], zerosN = 0;
+      for (var k = 0; k < s.cout; k++) {
+        for (var t = 0; t < nt; t++) {
+          var ta = tp[t][0], tb = tp[t][1], m = paddedMarks[p + dh * ta][q + dw * tb][0];
+          if (m > 0) {
+            var ii = Math.floor((m - 1) / ow), jj = (m - 1) % ow;
+            words.push(n.dy(ii, jj, k) + MID + n.w(kh - 1 - ta, kw - 1 - tb, c, k));
+          } else {
+            zerosN += 1;
+          }
+        }
+      }
+      return frame(
+        "\u03b4x[" + p + "," + q + "]: the stride-1 window at pad(\u03b4\u0177)[" + p + "," + q +
+        "] multiplies w' with the stretched, padded \u03b4y; only real \u03b4y values count, " +
+        "the same terms as in the scatter.",
+        sumTerms(n.x(p, q, c), words, zerosN, dx[p][q][c], "zeros (padding or inserted)"),
+        { hl: { dz: cells[p * w + q], wk: tCells[c] }, focus: { dx: [[c, p, q]] },
+          put: [["dx", c, p, q, num(dx[p][q][c])]] });
+    }
+    return { grids: grids, count: count, frame: at, result: dx, ref: "conv2d_backprop_input" };
   }
 
   var BUILDERS = {
@@ -685,16 +768,23 @@
   /* The trace of op for the settings o: {op, title, params, checked_against, grids, frames}
      (Trace.to_json's format), plus data (x, w, dy: the arrays used) and result. Throws a
      TraceError with a sentence for a reader when the setting is impossible. */
-  function trace(op, o) {
+  function lazyTrace(op, o) {
     if (!BUILDERS[op]) { throw new TraceError("op must be one of " + Object.keys(OPERATIONS).join(", ")); }
     var s = setup(op, o || {});
     var r = BUILDERS[op](s);
     return { op: op, title: OPERATIONS[op], params: s.params, checked_against: r.ref,
-             grids: r.grids, frames: r.frames, result: r.result,
+             grids: r.grids, count: r.count, frame: r.frame, result: r.result,
              data: { x: s.x, w: s.wt, dy: s.dy } };
   }
 
-  var api = { trace: trace, OPERATIONS: OPERATIONS, DATA: DATA, MAX_CHANNELS: MAX_CHANNELS,
+  function trace(op, o) {
+    var t = lazyTrace(op, o), frames = [];
+    for (var f = 0; f < t.count; f++) { frames.push(t.frame(f)); }
+    return { op: t.op, title: t.title, params: t.params, checked_against: t.checked_against,
+             grids: t.grids, frames: frames, result: t.result, data: t.data };
+  }
+
+  var api = { trace: trace, lazyTrace: lazyTrace, OPERATIONS: OPERATIONS, DATA: DATA, MAX_CHANNELS: MAX_CHANNELS,
               TraceError: TraceError, Draw: Draw, axis: axis, num: num };
   if (typeof module !== "undefined" && module.exports) { module.exports = api; }
   root.ConvlabTrace = api;

@@ -230,17 +230,20 @@ def frame_html(t: Trace, k: int) -> str:
                      f'<span class="cvx-badge">{_KIND_TEXT.get(g.kind, g.kind)}</span>'
                      f"{html.escape(g.label)}</figcaption><div class=\"cvx-panels\">")
         for p, name in enumerate(g.panels):
+            # each cell at its row and column (--r, --c), as the page's player draws them
             parts.append(f'<div class="cvx-panel"><div class="cvx-plabel">{html.escape(name)}'
-                         '</div><div class="cvx-cells" style="grid-template-columns: auto '
-                         f'repeat({cols}, var(--cvx-cell))"><span class="cvx-ix"></span>')
-            parts.extend(f'<span class="cvx-ix">{q + g.offset[1]}</span>' for q in range(cols))
+                         f'</div><div class="cvx-cells" style="--rows:{rows};--cols:{cols}">')
+            parts.extend(f'<span class="cvx-ix cvx-col" style="--c:{q}">{q + g.offset[1]}'
+                         "</span>" for q in range(cols))
             for r in range(rows):
-                parts.append(f'<span class="cvx-ix cvx-row">{r + g.offset[0]}</span>')
+                parts.append(f'<span class="cvx-ix cvx-row" style="--r:{r}">{r + g.offset[0]}'
+                             "</span>")
                 for c in range(cols):
                     cls = f"cvx-c r-{g.roles[r, c]}"
                     cls += " hl" if (p, r, c) in hl else ""
                     cls += " fx" if (p, r, c) in fx else ""
-                    parts.append(f'<span class="{cls}" title="{ROLES[g.roles[r, c]]}">'
+                    parts.append(f'<span class="{cls}" style="--r:{r};--c:{c}" '
+                                 f'title="{ROLES[g.roles[r, c]]}">'
                                  f"{_fmt(vals[gid][p, r, c])}</span>")
             parts.append("</div></div>")
         parts.append("</div></figure>")

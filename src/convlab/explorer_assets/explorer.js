@@ -543,19 +543,24 @@
       var g = el("div", "cvx-cells");
       g.setAttribute("role", "grid");
       g.setAttribute("aria-label", pname);
-      g.style.gridTemplateColumns = "auto repeat(" + cols + ", var(--cvx-cell))";
       /* one string for a panel's cells: a large grid has thousands (ids and roles are
-         trace's own words, values numbers: nothing here needs escaping) */
-      var html = ['<span class="cvx-ix"></span>'], pt = [];
-      for (var q = 0; q < cols; q++) { html.push('<span class="cvx-ix">' + q + "</span>"); }
+         trace's own words, values numbers: nothing here needs escaping). Each cell is
+         placed at its row and column (--r, --c) in a box of fixed size, so that a changed
+         number re-lays that cell only, never the grid or the page around it. */
+      g.style.setProperty("--rows", String(rows));
+      g.style.setProperty("--cols", String(cols));
+      var html = [], pt = [];
+      for (var q = 0; q < cols; q++) {
+        html.push('<span class="cvx-ix cvx-col" style="--c:' + q + '">' + q + "</span>");
+      }
       for (var r = 0; r < rows; r++) {
-        html.push('<span class="cvx-ix cvx-row">' + r + "</span>");
+        html.push('<span class="cvx-ix cvx-row" style="--r:' + r + '">' + r + "</span>");
         var rt = [];
         for (var c = 0; c < cols; c++) {
           var cls = "cvx-c r-" + def.roles[r][c], txt = fmt(vals[p][r][c]);
-          html.push('<span class="' + cls + '" role="gridcell" data-base="' + cls + '" data-at="' +
-                    id + ":" + p + ":" + r + ":" + c + '" tabindex="' + (r || c ? -1 : 0) + '">' +
-                    txt + "</span>");
+          html.push('<span class="' + cls + '" role="gridcell" style="--r:' + r + ";--c:" + c +
+                    '" data-base="' + cls + '" data-at="' + id + ":" + p + ":" + r + ":" + c +
+                    '" tabindex="' + (r || c ? -1 : 0) + '">' + txt + "</span>");
           rt.push(txt);
         }
         pt.push(rt);
@@ -579,7 +584,7 @@
     fig.addEventListener("focusout", function (e) { if (!fig.contains(e.relatedTarget)) { self.unhover(); } });
     fig.addEventListener("keydown", function (e) { self.cellKey(e, id); });
     dom = { sig: sig, fig: fig, cells: cells, texts: texts, boxes: boxes, marked: [],
-            def: def, geom: null, json: null };
+            def: def, json: null };
     if (this.gridDom[id]) {
       this.gridsEl.replaceChild(fig, this.gridDom[id].fig);
     } else {
@@ -712,22 +717,12 @@
       mine.forEach(function (c) {
         r0 = Math.min(r0, c[1]); r1 = Math.max(r1, c[1]); c0 = Math.min(c0, c[2]); c1 = Math.max(c1, c[2]);
       });
-      /* the cells' layout is measured once per grid (and again after a resize) */
-      var g = dom.geom;
-      if (!g || g.width !== window.innerWidth) {
-        var c00 = dom.cells[p][0][0], rows = dom.cells[p], last = rows[rows.length - 1];
-        var end = last[last.length - 1];
-        g = dom.geom = { width: window.innerWidth, x: c00.offsetLeft, y: c00.offsetTop,
-          w: c00.offsetWidth, h: c00.offsetHeight,
-          dx: rows[0].length > 1 ? (end.offsetLeft - c00.offsetLeft) / (rows[0].length - 1) : 0,
-          dy: rows.length > 1 ? (end.offsetTop - c00.offsetTop) / (rows.length - 1) : 0 };
-      }
       box.classList.toggle("cvx-still", moved || box.hidden);
       box.hidden = false;
-      box.style.left = (g.x + c0 * g.dx - 3) + "px";
-      box.style.top = (g.y + r0 * g.dy - 3) + "px";
-      box.style.width = ((c1 - c0) * g.dx + g.w + 6) + "px";
-      box.style.height = ((r1 - r0) * g.dy + g.h + 6) + "px";
+      box.style.setProperty("--r", String(r0));
+      box.style.setProperty("--c", String(c0));
+      box.style.setProperty("--h", String(r1 - r0 + 1));
+      box.style.setProperty("--w", String(c1 - c0 + 1));
     });
   };
 

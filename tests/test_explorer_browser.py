@@ -283,3 +283,48 @@ def test_the_largest_setting_is_traced_and_stepped_in_the_page(page, op):
     assert values.count() == 1 and values.get_attribute("data-values")
     OUTPUT.mkdir(exist_ok=True)
     root.screenshot(path=str(OUTPUT / f"explorer-{op}-largest.png"))
+
+
+# inspect every output cell at the last step: the sum the inspector spells out must come
+# to the number in the cell, and the cells it marks must be as many as its products
+_INSPECT = """root => {
+  const ex = ConvlabExplorer.get(root.id), bad = [];
+  let checked = 0;
+  for (let p = 0; p < ex.data.presets.length; p++) {
+    ex.choose(p);
+    ex.act('last');
+    const out = root.querySelector('[data-array="y"], [data-array="dx"], [data-array="dw"]');
+    out.querySelectorAll('.cvx-c').forEach(cell => {
+      ex.hover(cell);
+      const head = root.querySelector('.cvx-inspect .cvx-ihead').textContent;
+      const m = / = (-?[0-9.e+-]+)$/.exec(head);
+      const products = head.includes(' = 0') && !head.includes('\\u00b7') ? 0
+        : (head.split(' = ')[1] || '').split(' + ').filter(t => t.includes('\\u00b7')).length;
+      const marked = root.querySelectorAll('.cvx-c.ix-in').length;
+      if (!m || Number(m[1]) !== Number(cell.textContent)) {
+        bad.push('preset ' + p + ': ' + head + ' but the cell shows ' + cell.textContent);
+      } else if (products && marked < products) {
+        bad.push('preset ' + p + ': ' + head + ' marks ' + marked + ' cells');
+      }
+      checked += 1;
+    });
+    ex.unhover();
+  }
+  ex.choose(0);
+  return {bad: bad, checked: checked};
+}"""
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_inspecting_an_output_cell_spells_out_its_sum(page, op):
+    root = page.locator(f'.cvx[data-op="{op}"]').first
+    root.wait_for()
+    result = root.evaluate(_INSPECT)
+    assert result["checked"] > 20
+    assert result["bad"] == [], result["bad"][:5]
+    # and an input cell lists the products it feeds
+    source = "dy" if op == "d_w" else "w"
+    cell = root.locator(f'[data-array="{source}"] .cvx-c').first
+    cell.hover()
+    text = root.locator(".cvx-inspect").text_content()
+    assert " feeds " in text and "+=" in text, text

@@ -115,27 +115,46 @@
   };
 
   /* ---- the elementary products of an operation, for inspecting a cell ----
-     Each link is one product: out += in1 * in2, in the maths arrays' own indices
-     (x̃ and δx̃ padded, indexed from 0). */
-  function links(trace) {
+     A link is one product, out += in1 * in2, in the maths arrays' own indices (x̃ and δx̃
+     padded, indexed from 0): y += x̃·w (forward), δw += x̃·δy, δx̃ += w·δy. linksOf lists
+     the links a cell takes part in, straight from the indices (no search). */
+  function linksOf(trace, cell) {
     var p = trace.params, op = trace.op, out = [];
     var cin = p.channels[0], cout = p.channels[1], kh = p.kernel_size[0], kw = p.kernel_size[1];
     var sh = p.strides[0], sw = p.strides[1], dh = p.dilations[0], dw = p.dilations[1];
-    for (var i = 0; i < p.output_size[0]; i++) {
-      for (var j = 0; j < p.output_size[1]; j++) {
-        for (var a = 0; a < kh; a++) {
-          for (var b = 0; b < kw; b++) {
-            for (var c = 0; c < cin; c++) {
-              for (var k = 0; k < cout; k++) {
-                var xt = ["xt", sh * i + dh * a, sw * j + dw * b, c], wc = ["w", a, b, c, k];
-                var yc = ["dy", i, j, k];
-                if (op === "forward") { out.push({ o: ["y", i, j, k], a: xt, b: wc }); }
-                else if (op === "d_w") { out.push({ o: ["dw", a, b, c, k], a: xt, b: yc }); }
-                else { out.push({ o: ["dxt", xt[1], xt[2], c], a: wc, b: yc }); }
-              }
-            }
-          }
+    var oh = p.output_size[0], ow = p.output_size[1];
+    function link(i, j, a, b, c, k) {
+      var xt = ["xt", sh * i + dh * a, sw * j + dw * b, c], wc = ["w", a, b, c, k];
+      var yc = ["dy", i, j, k];
+      if (op === "forward") { out.push({ o: ["y", i, j, k], a: xt, b: wc }); }
+      else if (op === "d_w") { out.push({ o: ["dw", a, b, c, k], a: xt, b: yc }); }
+      else { out.push({ o: ["dxt", xt[1], xt[2], c], a: wc, b: yc }); }
+    }
+    /* every (i, j, a, b) with s·i + d·a = row, s·j + d·b = col */
+    function through(row, col, each) {
+      for (var a = 0; a < kh; a++) {
+        var i = (row - dh * a) / sh;
+        if (!Number.isInteger(i) || i < 0 || i >= oh) { continue; }
+        for (var b = 0; b < kw; b++) {
+          var j = (col - dw * b) / sw;
+          if (Number.isInteger(j) && j >= 0 && j < ow) { each(i, j, a, b); }
         }
+      }
+    }
+    var kind = cell[0], x, y2, z;
+    if (kind === "xt" || kind === "dxt") {
+      through(cell[1], cell[2], function (i, j, a, b) {
+        for (var k = 0; k < cout; k++) { link(i, j, a, b, cell[3], k); }
+      });
+    } else if (kind === "y" || kind === "dy") {
+      for (x = 0; x < kh; x++) {
+        for (y2 = 0; y2 < kw; y2++) {
+          for (z = 0; z < cin; z++) { link(cell[1], cell[2], x, y2, z, cell[3]); }
+        }
+      }
+    } else {  /* w or dw: every window */
+      for (x = 0; x < oh; x++) {
+        for (y2 = 0; y2 < ow; y2++) { link(x, y2, cell[1], cell[2], cell[3], cell[4]); }
       }
     }
     return out;
@@ -455,7 +474,6 @@
 
   Explorer.prototype.load = function (trace) {
     this.trace = trace;
-    this.links = null;
     this.steps = new Steps(trace);
     this.order = this.steps.order;
     this.gridDom = {};
@@ -760,6 +778,38 @@
       ? ["dx", cell[3], rr, cc] : null;
   };
 
+  /* the maths cell a grid cell [id, panel, row, col] draws now, or null (an inserted zero,
+     the gather's padding, or the products of a step) */
+  Explorer.prototype.unplace = function (at, state) {
+    var p = this.trace.params, op = this.op, cin = p.channels[0], cout = p.channels[1];
+    var kh = p.kernel_size[0], kw = p.kernel_size[1], id = at[0];
+    var n = Number(at[1]), r = Number(at[2]), c = Number(at[3]);
+    if (id === "x") { return ["xt", r, c, n]; }
+    if (id === "y") { return ["y", r, c, n]; }
+    if (id === "dw") { return ["dw", r, c, Math.floor(n / cout), n % cout]; }
+    if (id === "w" || id === "wk") {
+      var stage = state.defs[id].panels[0];
+      if (id === "w" || /^w(\[|$)/.test(stage)) { return ["w", r, c, Math.floor(n / cout), n % cout]; }
+      if (/^rot180/.test(stage)) { return ["w", kh - 1 - r, kw - 1 - c, Math.floor(n / cout), n % cout]; }
+      return ["w", kh - 1 - r, kw - 1 - c, n % cin, Math.floor(n / cin)];
+    }
+    if (id === "dy") { return ["dy", r, c, n]; }
+    if (id === "dz") {
+      var name = state.defs.dz.panels[0];
+      if (/^pad\(/.test(name)) { var fp = this.fullPads(); r -= fp[0]; c -= fp[1]; }
+      if (/^pad\(|^\u03b4\u0177/.test(name)) {
+        if (r < 0 || c < 0 || r % p.strides[0] || c % p.strides[1]) { return null; }
+        r /= p.strides[0]; c /= p.strides[1];
+        if (r >= p.output_size[0] || c >= p.output_size[1]) { return null; }
+      }
+      return ["dy", r, c, n];
+    }
+    if (id === "dx") {
+      return this.dxPadded(state) ? ["dxt", r, c, n] : ["dxt", r + p.pads[0][0], c + p.pads[1][0], n];
+    }
+    return null;
+  };
+
   /* does the dx grid show δx̃ (ṽ) with its padding, as the scatter does before its crop? */
   Explorer.prototype.dxPadded = function (state) {
     var p = this.trace.params, def = state.defs.dx;
@@ -797,11 +847,10 @@
     var at = target.getAttribute("data-at");
     if (!at) { return; }
     var self = this, state = this.steps.at(this.frame), key = at;
-    if (!this.links) { this.links = links(this.trace); }
     this.unmark();
     this.inspected = target;
-    var partOf = [], asOut = [];
-    this.links.forEach(function (l) {
+    var partOf = [], asOut = [], cell = this.unplace(at.split(":"), state);
+    (cell ? linksOf(this.trace, cell) : []).forEach(function (l) {
       var o = self.place(l.o, state), a = self.place(l.a, state), b = self.place(l.b, state);
       var ko = o && o.join(":"), ka = a && a.join(":"), kb = b && b.join(":");
       if (ko === key) { asOut.push([l, a, b]); }

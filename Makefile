@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: install test lint verify clean book lab student bench
+.PHONY: install test lint verify clean book lab student bench notebooks
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,11 +54,13 @@ $(MATHJAX): node_modules/.package-lock.json
 	cd node_modules/mathjax/es5 && cp -R tex-chtml.js input output a11y ui sre adaptors \
 		$(CURDIR)/_vendor/mathjax/
 
-## the book: every chapter executed; any warning or failing cell fails the build
+## the book: every chapter executed; any warning or failing cell fails the build. The
+## download menu's .ipynb is the reader's edition (make notebooks)
 book: $(STAMP) $(MATHJAX)
 	rm -rf $(BOOK_OUT)
 	TF_CPP_MIN_LOG_LEVEL=2 PATH="$(CURDIR)/$(BIN):$$PATH" \
 		$(BIN)/jupyter-book build . --all -W -n --keep-going
+	$(BIN)/python -m convlab.notebooks $(BOOK_OUT)/_sources/book > /dev/null
 	@echo
 	@echo "The book is built. Open $(CURDIR)/$(BOOK_OUT)/index.html"
 
@@ -69,6 +71,11 @@ lab: $(STAMP)
 	printf '%s\n' '{"@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"markdown": "Jupytext Notebook", "myst": "Jupytext Notebook"}}}' \
 		> $(JUPYTER_SETTINGS)/overrides.json
 	cd book && TF_CPP_MIN_LOG_LEVEL=2 PATH="$(CURDIR)/$(BIN):$$PATH" ../$(BIN)/jupyter lab $(LAB_ARGS)
+
+## the reader's edition: every chapter as a notebook that carries the whole page (the code
+## the chapter includes, equation numbers, exercises, solutions collapsed), no MyST left
+notebooks: $(STAMP)
+	$(BIN)/python -m convlab.notebooks _build/notebooks
 
 ## the student edition: notebooks without solutions, exercise stubs kept, and a zip
 student: $(STAMP)

@@ -159,7 +159,7 @@ def test_solutions_removed_stubs_kept(book: Path, tmp_path: Path) -> None:
                  "solution-start", "solution-end", "np.transpose(w[::-1", "raise_if_failed",
                  "conv2d_backprop_input(input_sizes", "{exercise"):
         assert gone not in text, gone
-    for kept in ("Write `rot180(w)`.", "Text after the solution stays.", "**Exercise.**",
+    for kept in ("Write `rot180(w)`.", "Text after the solution stays.", "**Exercise 1.**",
                  "What is the output size", '"""w (HWIO) turned 180 degrees, channels swapped."""',
                  'raise NotImplementedError("rot180")', "result = exercises.check_rot180(rot180)",
                  'raise NotImplementedError("grad_input")', "import convlab",

@@ -55,6 +55,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from convlab.notebooks import Book
+
 __all__ = ["INSTRUCTOR_ONLY", "STUB_TAG", "build", "chapters", "stub_source", "student_notebook"]
 
 STUB_TAG = "exercise-stub"
@@ -141,14 +143,6 @@ def _directive_block(lines: list[str], start: int) -> int:
     return len(lines)
 
 
-def _directive_body(lines: list[str], start: int, end: int) -> list[str]:
-    """The content lines of a directive block, without its ``:option:`` lines."""
-    body = lines[start + 1:end - 1]
-    while body and (body[0].startswith(":") or not body[0].strip()):
-        body = body[1:]
-    return body
-
-
 def _markdown(text: str, in_solution: bool) -> tuple[str, bool]:
     """Remove solutions from one markdown cell; returns (text, still in a solution)."""
     lines = text.splitlines()
@@ -170,35 +164,39 @@ def _markdown(text: str, in_solution: bool) -> tuple[str, bool]:
             i = _directive_block(lines, i)
         elif name == "solution":
             i = _directive_block(lines, i)
-        elif name == "exercise-start":
-            out.append("**Exercise.**")
-            i = _directive_block(lines, i)
-        elif name == "exercise-end":
-            i = _directive_block(lines, i)
-        elif name == "exercise":
-            end = _directive_block(lines, i)
-            out.append("**Exercise.**")
-            out.append("")
-            out.extend(_directive_body(lines, i, end))
-            i = end
-        else:
+        else:  # exercises and the rest: resolved with the reader's edition (notebooks.Book)
             out.append(lines[i])
             i += 1
     return "\n".join(out).strip("\n"), in_solution
 
 
-def student_notebook(path: Path) -> Any:
-    """Read one chapter with jupytext and return its student version (an nbformat node)."""
+def _root(path: Path) -> Path:
+    for folder in path.resolve().parents:
+        if (folder / "_toc.yml").exists():
+            return folder
+    raise ValueError(f"{path} is in no book: no _toc.yml above it")
+
+
+def student_notebook(path: Path, book: Book | None = None) -> Any:
+    """Read one chapter with jupytext and return its student version (an nbformat node).
+
+    Its Markdown is resolved as in the reader's edition (``book``, read from the book the
+    chapter belongs to when not given): the code each ``literalinclude`` shows, equation
+    numbers, numbered exercises; no MyST is left.
+    """
     import jupytext
     import nbformat
 
+    book = book or Book.read(_root(path))
     nb = jupytext.read(path)
     cells = []
     in_solution = False
+    numbers = list(book.in_order.get(path.stem, []))
     for cell in nb.cells:
         tags = cell.get("metadata", {}).get("tags", [])
         if cell.cell_type == "markdown":
             text, in_solution = _markdown(cell.source, in_solution)
+            text = book.markdown(text, path, numbers)
             if text.strip():
                 cells.append(nbformat.v4.new_markdown_cell(text, metadata=cell.metadata))
         elif cell.cell_type == "code":
@@ -210,7 +208,10 @@ def student_notebook(path: Path) -> Any:
                                      f"{err}") from None
                 cells.append(nbformat.v4.new_code_cell(source, metadata=cell.metadata))
             elif not in_solution:
-                cells.append(nbformat.v4.new_code_cell(cell.source, metadata=cell.metadata))
+                meta = {k: v for k, v in cell.metadata.items() if k != "mystnb"}
+                if {"remove-input", "hide-input"} & set(tags):  # e.g. a quiz: its question shows
+                    meta["jupyter"] = {**meta.get("jupyter", {}), "source_hidden": True}
+                cells.append(nbformat.v4.new_code_cell(cell.source, metadata=meta))
         elif not in_solution:
             cells.append(cell)
     if in_solution:
@@ -265,10 +266,11 @@ def build(outdir: Path, root: Path | None = None) -> list[Path]:
     for old in outdir.glob("*.ipynb"):
         old.unlink()
     written = []
+    book = Book.read(root)
     for chapter in chapters(root):
         if chapter.stem in INSTRUCTOR_ONLY:
             continue
-        nb = student_notebook(chapter)
+        nb = student_notebook(chapter, book)
         nbformat.validate(nb)
         target = outdir / f"{chapter.stem}.ipynb"
         nbformat.write(nb, target)

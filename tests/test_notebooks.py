@@ -1,0 +1,97 @@
+"""The reader's edition (``make notebooks``) and the student edition carry the whole page.
+
+Jupyter renders Markdown and LaTeX but not MyST: in every notebook of both editions, no
+Markdown cell may keep a role, a directive, a ``(label)=`` target or a directive option;
+each chapter's ``literalinclude``'d code must be in its notebook; equation numbers must be
+the book's. Running every notebook top to bottom is in ``test_notebooks_run``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from convlab import notebooks, student
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = [p for p, _ in notebooks._chapters(ROOT)]
+
+
+@pytest.fixture(scope="module")
+def book() -> notebooks.Book:
+    return notebooks.Book.read(ROOT)
+
+
+def _includes(path: Path) -> list[str]:
+    """What each literalinclude of a chapter shows: the function's def line, or its start."""
+    text = path.read_text(encoding="utf-8")
+    out = re.findall(r"^:pyobject:\s*(\S+)", text, re.M)
+    return [f"def {name.split('.')[-1]}(" for name in out] + [
+        s.strip('"') for s in re.findall(r"^:start-at:\s*(.+)$", text, re.M)]
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_the_reader_s_notebook_has_no_myst_and_all_the_code(path, book):
+    nb = notebooks.reader_notebook(path, book)
+    nbformat.validate(nb)
+    left = {i: notebooks.unresolved(c.source) for i, c in enumerate(nb.cells)
+            if c.cell_type == "markdown"}
+    assert {i: v for i, v in left.items() if v} == {}
+    text = "\n".join(c.source for c in nb.cells)
+    for shown in _includes(path):
+        assert shown in text, f"{path.stem}: {shown} is not in the notebook"
+    # the page's code cells are all there, in order
+    source = path.read_text(encoding="utf-8")
+    cells = [c.source for c in nb.cells if c.cell_type == "code"]
+    assert len(cells) >= source.count("```{code-cell}") - source.count("````md")
+
+
+@pytest.mark.parametrize("path", [p for p in CHAPTERS if p.stem not in
+                                  student.INSTRUCTOR_ONLY], ids=lambda p: p.stem)
+def test_the_student_s_notebook_has_no_myst(path, book):
+    nb = student.student_notebook(path, book)
+    left = [notebooks.unresolved(c.source) for c in nb.cells if c.cell_type == "markdown"]
+    assert [v for v in left if v] == []
+    text = "\n".join(c.source for c in nb.cells)
+    for shown in _includes(path):
+        assert shown in text, f"{path.stem}: {shown} is not in the student's notebook"
+    assert "<details>" not in text  # solutions are out, not collapsed
+
+
+def test_numbers_are_the_book_s(book):
+    assert book.equations["eq-forward"] == "1.1" and book.equations["eq-fwd-index"] == "2.1"
+    assert book.figures["fig-window"] == "Fig. 1.1"
+    assert book.in_order["forward-pass"][:2] == ["Exercise 2.1", "Exercise 2.2"]
+    assert book.sections["perf-sizes"].startswith("From tiny layers")
+    nb = notebooks.reader_notebook(ROOT / "book" / "forward-pass.md", book)
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert r"\tag{2.1}" in text and "(2.1)" in text and "**Exercise 2.1.**" in text
+    assert "<details><summary><b>Solution</b>" in text
+    hidden = [c for c in nb.cells if c.get("metadata", {}).get("jupyter", {}).get(
+        "source_hidden")]
+    assert hidden  # the cells the page hides are kept, collapsed
+
+
+def test_a_reference_to_nothing_is_an_error(tmp_path, book):
+    page = tmp_path / "book" / "page.md"
+    page.parent.mkdir()
+    page.write_text("See {eq}`eq-missing`.\n")
+    with pytest.raises(ValueError, match="eq-missing"):
+        book.markdown(page.read_text(), page, [])
+    with pytest.raises(ValueError, match="names no section"):
+        book.markdown("See {ref}`nowhere`.", page, [])
+
+
+def test_myst_in_a_code_block_is_an_example(book):
+    text = "An exercise is written\n\n````md\n```{exercise-start}\n:label: ex-a\n```\n````\n"
+    out = book.markdown(text, ROOT / "book" / "instructors.md", [])
+    assert "```{exercise-start}" in out and notebooks.unresolved(out) == []
+
+
+def test_make_notebooks_writes_every_chapter(tmp_path):
+    written = notebooks.build(tmp_path / "nb", ROOT)
+    assert [p.stem for p in written] == [p.stem for p in CHAPTERS]
+    assert notebooks.main([str(tmp_path / "again"), "--root", str(ROOT)]) == 0

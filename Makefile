@@ -79,7 +79,7 @@ notebooks: $(STAMP)
 
 ## the student edition: notebooks without solutions, exercise stubs kept, and a zip
 student: $(STAMP)
-	$(BIN)/python -m convlab.student _build/student
+	$(BIN)/python -m convlab.student _build/student $(if $(FORCE),--force)
 
 ## the benchmark: every method on layers of every size (tiny to ResNet-like), ratios to
 ## TensorFlow's native ops and the numpy reference's targets,

@@ -262,3 +262,23 @@ def test_each_student_chapter_runs_top_to_bottom(chapter: str, tmp_path: Path,
     nb = _execute(tmp_path / "student" / f"{chapter}.ipynb")
     assert not [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
                 if o.output_type == "error"]
+
+
+def test_a_student_s_changes_are_never_overwritten(book: Path, tmp_path: Path) -> None:
+    out = tmp_path / "student"
+    student.build(out, book)
+    student.build(out, book)  # unchanged: rebuilt in place
+    work = out / "exercises.ipynb"
+    work.write_text(work.read_text().replace("raise NotImplementedError", "return 1", 1))
+    with pytest.raises(ValueError, match=r"exercises\.ipynb changed since .* --force"):
+        student.build(out, book)
+    assert "return 1" in work.read_text()
+    assert student.main([str(out), "--root", str(book)]) == 1
+    assert "return 1" in work.read_text()
+    student.build(out, book, force=True)
+    assert "return 1" not in work.read_text()
+    # a folder of notebooks no build wrote is left alone too
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "intro.ipynb").write_text("{}")
+    with pytest.raises(ValueError, match=r"intro\.ipynb"):
+        student.build(tmp_path / "mine", book)

@@ -49,6 +49,8 @@ from __future__ import annotations
 
 import argparse
 import ast
+import hashlib
+import json
 import re
 import sys
 import zipfile
@@ -245,7 +247,7 @@ def _zip(folder: Path) -> Path:
     target = folder.with_name(folder.name + ".zip")
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(folder.rglob("*")):
-            if path.is_file():
+            if path.is_file() and path.name != _WRITTEN:
                 info = zipfile.ZipInfo(str(Path(folder.name) / path.relative_to(folder)),
                                        date_time=(1980, 1, 1, 0, 0, 0))
                 info.compress_type = zipfile.ZIP_DEFLATED
@@ -254,14 +256,51 @@ def _zip(folder: Path) -> Path:
     return target
 
 
-def build(outdir: Path, root: Path | None = None) -> list[Path]:
+_WRITTEN = ".convlab-written.json"
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _record(outdir: Path, written: list[Path]) -> None:
+    """Remember what was written, so that a later build can tell a student's changes."""
+    (outdir / _WRITTEN).write_text(json.dumps({p.name: _digest(p) for p in written},
+                                              indent=1, sort_keys=True), encoding="utf-8")
+
+
+def _changed(outdir: Path) -> list[Path]:
+    """The notebooks in ``outdir`` that differ from what the last build wrote there (all of
+    them when no build is recorded there)."""
+    if not outdir.is_dir():
+        return []
+    record = outdir / _WRITTEN
+    written = json.loads(record.read_text(encoding="utf-8")) if record.exists() else {}
+    return sorted(p for p in outdir.glob("*.ipynb") if written.get(p.name) != _digest(p))
+
+
+def build(outdir: Path, root: Path | None = None, *, force: bool = False) -> list[Path]:
     """Write the student notebooks of ``root``'s book into ``outdir`` and ``outdir.zip``.
 
     Returns the notebooks written, in the order of ``_toc.yml``.
+
+    Raises
+    ------
+    ValueError
+        When a notebook in ``outdir`` changed since the last build wrote it (or was not
+        written by one), unless ``force``: a student's work is never overwritten silently.
     """
     import nbformat
 
     root = Path.cwd() if root is None else root
+    changed = _changed(outdir)
+    if changed and not force:
+        names = ", ".join(str(p) for p in changed)
+        raise ValueError(
+            f"{names} changed since the edition was written there (a student's work?). "
+            f"Nothing was overwritten: move {'it' if len(changed) == 1 else 'them'} away, "
+            "write the edition to another folder, or overwrite with --force "
+            "(make student FORCE=1)")
     outdir.mkdir(parents=True, exist_ok=True)
     for old in outdir.glob("*.ipynb"):
         old.unlink()
@@ -275,6 +314,7 @@ def build(outdir: Path, root: Path | None = None) -> list[Path]:
         target = outdir / f"{chapter.stem}.ipynb"
         nbformat.write(nb, target)
         written.append(target)
+    _record(outdir, written)
     (outdir / "README.md").write_text(_README, encoding="utf-8")
     _zip(outdir)
     return written
@@ -288,9 +328,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("outdir", type=Path)
     parser.add_argument("--root", type=Path, default=Path.cwd(),
                         help="the book's root, holding _toc.yml (default: here)")
+    parser.add_argument("--force", action="store_true",
+                        help="overwrite notebooks changed since the last build")
     args = parser.parse_args(argv)
     try:
-        written = build(args.outdir, args.root)
+        written = build(args.outdir, args.root, force=args.force)
     except (OSError, ValueError) as err:
         print(f"convlab.student: {err}", file=sys.stderr)
         return 1

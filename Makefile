@@ -64,13 +64,20 @@ book: $(STAMP) $(MATHJAX)
 	@echo
 	@echo "The book is built. Open $(CURDIR)/$(BOOK_OUT)/index.html"
 
-## the chapters as notebooks in JupyterLab (jupytext opens the .md files as notebooks);
+## JupyterLab on the repository: the chapters (book/, opened as notebooks by jupytext), the
+## reader's edition (_build/notebooks/) and the student edition (_build/student/);
 ## extra options in LAB_ARGS, e.g. make lab LAB_ARGS='--no-browser --port 8890'
 lab: $(STAMP)
 	mkdir -p $(JUPYTER_SETTINGS)
 	printf '%s\n' '{"@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"markdown": "Jupytext Notebook", "myst": "Jupytext Notebook"}}}' \
 		> $(JUPYTER_SETTINGS)/overrides.json
-	cd book && TF_CPP_MIN_LOG_LEVEL=2 PATH="$(CURDIR)/$(BIN):$$PATH" ../$(BIN)/jupyter lab $(LAB_ARGS)
+	$(BIN)/python -m convlab.notebooks _build/notebooks > /dev/null
+	$(BIN)/python -m convlab.student _build/student > /dev/null \
+		|| echo "make lab: the student edition in _build/student was kept as it is"
+	@echo "make lab: the chapters are in book/, the reader's edition in _build/notebooks/,"
+	@echo "          the student edition in _build/student/"
+	TF_CPP_MIN_LOG_LEVEL=2 PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter lab \
+		--ServerApp.root_dir="$(CURDIR)" --ServerApp.default_url=/lab/tree/book $(LAB_ARGS)
 
 ## the reader's edition: every chapter as a notebook that carries the whole page (the code
 ## the chapter includes, equation numbers, exercises, solutions collapsed), no MyST left

@@ -95,3 +95,44 @@ def test_make_notebooks_writes_every_chapter(tmp_path):
     written = notebooks.build(tmp_path / "nb", ROOT)
     assert [p.stem for p in written] == [p.stem for p in CHAPTERS]
     assert notebooks.main([str(tmp_path / "again"), "--root", str(ROOT)]) == 0
+
+
+# ---------------------------------------------------------------------------------------
+# both editions run top to bottom in a fresh kernel, as a reader or a student runs them
+
+
+def _run(nb: nbformat.NotebookNode) -> list[str]:
+    from nbclient import NotebookClient
+
+    NotebookClient(nb, timeout=900, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(ROOT / "book")}}).execute()
+    return [f"cell {i}: {o.get('ename')}: {o.get('evalue')}" for i, c in enumerate(nb.cells)
+            if c.cell_type == "code" for o in c.get("outputs", [])
+            if o.get("output_type") == "error"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_the_reader_s_notebook_runs(path, book):
+    nb = notebooks.reader_notebook(path, book)
+    assert _run(nb) == []
+    first = nb.cells[2]
+    assert "convlab-needs" in first.metadata.get("tags", []) and not first.outputs
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", [p for p in CHAPTERS if p.stem not in
+                                  student.INSTRUCTOR_ONLY], ids=lambda p: p.stem)
+def test_the_student_s_notebook_runs(path, book):
+    assert _run(student.student_notebook(path, book)) == []
+
+
+def test_a_missing_package_is_named(book):
+    import nbformat as nbf
+
+    check = notebooks.preamble(ROOT / "book" / "transpose.md")[1].source
+    check = check.replace("needed = [", "needed = ['no_such_package_x', ")
+    nb = nbf.v4.new_notebook(cells=[nbf.v4.new_code_cell(check)])
+    errors = _run(nb)
+    assert len(errors) == 1 and "no_such_package_x" in errors[0]
+    assert 'pip install "convlab[notebooks]"' in errors[0]

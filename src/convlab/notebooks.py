@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Book", "build", "reader_notebook", "unresolved"]
+__all__ = ["Book", "build", "needs", "preamble", "reader_notebook", "unresolved"]
 
 _FENCE = re.compile(r"^(\s*)(`{3,}|:{3,})\{([\w-]+)\}(.*)$")
 _ROLE = re.compile(r"\{(eq|ref|doc|numref)\}`([^`]*)`")
@@ -347,6 +347,7 @@ def reader_notebook(path: Path, book: Book) -> Any:
             cells.append(nbformat.v4.new_markdown_cell(f"*{label}.* {caption}".strip()))
     if held:
         cells.append(_details(held))
+    cells[1:1] = preamble(path)  # after the title
     for index, new in enumerate(cells):  # stable ids: the same notebook bytes on every build
         new["id"] = f"{path.stem}-{index}"[-64:]
     out = nbformat.v4.new_notebook(cells=cells)
@@ -385,6 +386,37 @@ def _details(parts: list[str]) -> Any:
     return nbformat.v4.new_markdown_cell(
         f"<details><summary><b>Solution</b> (open it once you have tried)</summary>\n\n"
         f"{body}\n\n</details>")
+
+
+def needs(path: Path) -> list[str]:
+    """The packages a chapter's code imports, beyond the standard library."""
+    text = path.read_text(encoding="utf-8")
+    out = ["convlab", "numpy"]
+    if re.search(r"matplotlib|plt\.|convlab\.draw|check_legible", text):
+        out.append("matplotlib")
+    if re.search(r"import tensorflow|convlab\.tf\b|from convlab import .*\btf\b|\btf\.", text):
+        out.append("tensorflow")
+    if re.search(r"ipywidgets|live_explorer", text):
+        out.append("ipywidgets")
+    return out
+
+
+def preamble(path: Path) -> list[Any]:
+    """A notebook's first cells: what it needs, and a check that says so clearly."""
+    import nbformat
+
+    wanted = needs(path)
+    text = ("*This notebook is a chapter of the convlab book. It needs "
+            f"{', '.join(wanted)}: from a clone of the repository, `make lab` installs "
+            "them; otherwise `pip install \"convlab[notebooks]\"`. The cell below checks.*")
+    code = (f"import importlib.util\n\nneeded = {wanted!r}\n"
+            "missing = [m for m in needed if importlib.util.find_spec(m) is None]\n"
+            "if missing:\n"
+            "    raise ModuleNotFoundError(\n"
+            "        f\"this notebook needs {', '.join(missing)}: \"\n"
+            "        'pip install \"convlab[notebooks]\" (or make lab from a clone)')")
+    return [nbformat.v4.new_markdown_cell(text),
+            nbformat.v4.new_code_cell(code, metadata={"tags": ["convlab-needs"]})]
 
 
 def build(outdir: Path, root: Path | None = None) -> list[Path]:

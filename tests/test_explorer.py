@@ -34,9 +34,10 @@ def test_live_explorer_recomputes_on_every_control():
     first, view = ex.trace, ex.view.value
     assert first is not None and "δy" in view and "d_out" not in view
     changes = [
-        (ex.strides, 2), (ex.padding, "SAME"), (ex.dilations, 2), (ex.input_size, 6),
-        (ex.kernel_size, 2), (ex.in_channels, 2), (ex.out_channels, 2),
-        (ex.padding, "explicit"), (ex.pad, 2), (ex.op, "d_w"), (ex.op, "conv2d_transpose"),
+        (ex.stride_h, 2), (ex.padding, "SAME"), (ex.dilation_w, 2), (ex.input_h, 6),
+        (ex.kernel_w, 2), (ex.channels_in, 3), (ex.channels_out, 2),
+        (ex.padding, "EXPLICIT"), (ex.pad_top, 2), (ex.pad_right, 1), (ex.op, "d_w"),
+        (ex.op, "conv2d_transpose"),
     ]
     for control, value in changes:
         before, before_view = ex.trace, ex.view.value
@@ -46,22 +47,61 @@ def test_live_explorer_recomputes_on_every_control():
         assert ex.trace is not before, control.description
         assert ex.trace.params != before.params or ex.trace.op != before.op
         assert ex.view.value != before_view, control.description
-        assert elapsed < 0.1, f"{control.description}: {elapsed * 1000:.0f} ms"
-    assert ex.trace.params["channels"] == [2, 2] and ex.trace.params["pads"] == [[2, 2], [2, 2]]
-    assert ex.frame.max == len(ex.trace.frames) - 1 == ex.play.max
-    # stepping redraws: another frame, another highlighted cell and term
-    ex.frame.value = 1
-    one = ex.view.value
-    ex.frame.value = 2
-    assert ex.view.value != one and 'data-frame="2"' in ex.view.value
+        assert elapsed < 0.2, f"{control.description}: {elapsed * 1000:.0f} ms"
+    assert ex.trace.params["channels"] == [3, 2]
+    assert ex.trace.params["pads"] == [[2, 0], [0, 1]]
+    assert ex.step.max == len(ex.trace.frames) == ex.play.max and ex.step.min == 1
+    # stepping redraws; the step counts from 1, as the caption does
+    ex.step.value = 2
+    two = ex.view.value
+    assert f"Step 2 of {len(ex.trace.frames)}" in two
+    ex.step.value = 3
+    assert ex.view.value != two and 'data-frame="2"' in ex.view.value
+
+
+def test_live_explorer_has_the_static_explorer_s_controls():
+    ex = live_explorer("forward")
+    assert set(ex.controls) == {"input_h", "input_w", "kernel_h", "kernel_w", "stride_h",
+                                "stride_w", "dilation_h", "dilation_w", "channels_in",
+                                "channels_out", "padding", "pad_top", "pad_bottom",
+                                "pad_left", "pad_right"}
+    assert (ex.input_h.min, ex.input_h.max, ex.kernel_w.max, ex.stride_h.max,
+            ex.channels_out.max) == (1, 16, 5, 4, 3)
+    assert list(ex.padding.options) == ["VALID", "SAME", "EXPLICIT"]
 
 
 def test_live_explorer_reports_impossible_settings():
     ex = live_explorer("forward", input_size=3)
-    before = ex.trace
-    ex.kernel_size.value = 4  # larger than the input, VALID
-    assert ex.trace is before
-    assert "does not fit" in ex.message.value
+    assert ex.trace is not None and ex.view.value
+    ex.kernel_h.value = 4  # larger than the input, VALID
+    assert ex.trace is None and ex.view.value == ""  # no stale picture
+    assert "does not fit" in ex.message.value and 'role="alert"' in ex.message.value
+    ex.kernel_h.value = 2
+    assert ex.trace is not None and ex.view.value and "alert" not in ex.message.value
+
+
+@pytest.mark.parametrize(("kw", "message"), [
+    ({"padding": 1}, None),
+    ({"padding": ((1, 0), (0, 2))}, None),
+    ({"channels": (2, 3)}, None),
+    ({"padding": "full"}, r"padding must be 'VALID', 'SAME', 'EXPLICIT'"),
+    ({"padding": [1, 2, 3]}, r"padding must be"),
+    ({"channels": 4}, r"channels_in \(channels in\) must be a whole number from 1 to 3"),
+    ({"input_size": (5, 40)}, r"input_w \(input width\) must be a whole number from 1 to 16"),
+    ({"strides": "2"}, r"strides must be an int or a pair of ints, got '2'"),
+    ({"strides": "22"}, r"stride_h \(stride, rows\) must be a whole number from 1 to 4"),
+    ({"stride": 2}, r"live_explorer has no setting 'stride'; it takes"),
+    ({"seed": 1.5}, r"seed must be an int"),
+])
+def test_live_explorer_checks_every_keyword(kw, message):
+    if message is None:
+        ex = live_explorer("forward", **kw)
+        assert ex.trace is not None
+        if "channels" in kw:
+            assert ex.trace.params["channels"] == list(kw["channels"])
+        return
+    with pytest.raises(ValueError, match=message):
+        live_explorer("forward", **kw)
 
 
 def test_frame_html_marks_highlight_and_focus():

@@ -27,8 +27,8 @@ import numpy as np
 
 from convlab.trace import MAX_CHANNELS, OPERATIONS, ROLES, Trace, trace
 
-__all__ = ["DEFAULT_PRESETS", "PRESET_KEYS", "LiveExplorer", "StaticExplorer", "frame_html",
-           "live_explorer", "static_explorer"]
+__all__ = ["DEFAULT_PRESETS", "LIVE_CONTROLS", "PRESET_KEYS", "LiveExplorer", "StaticExplorer",
+           "frame_html", "live_explorer", "static_explorer"]
 
 #: Most an explorer may add to a page, in bytes.
 MAX_BYTES = 1_000_000
@@ -259,82 +259,152 @@ def frame_html(t: Trace, k: int) -> str:
 # the live notebook widget
 
 
+#: The live explorer's controls: the static explorer's names and ranges (its page contract).
+LIVE_CONTROLS = {
+    "input_h": ("input height", 1, 16), "input_w": ("input width", 1, 16),
+    "kernel_h": ("kernel height", 1, 5), "kernel_w": ("kernel width", 1, 5),
+    "stride_h": ("stride, rows", 1, 4), "stride_w": ("stride, columns", 1, 4),
+    "dilation_h": ("dilation, rows", 1, 4), "dilation_w": ("dilation, columns", 1, 4),
+    "channels_in": ("channels in", 1, MAX_CHANNELS),
+    "channels_out": ("channels out", 1, MAX_CHANNELS),
+    "pad_top": ("padding on top", 0, 8), "pad_bottom": ("padding below", 0, 8),
+    "pad_left": ("padding on the left", 0, 8), "pad_right": ("padding on the right", 0, 8),
+}
+_LIVE_DEFAULTS = {"input_h": 5, "input_w": 5, "kernel_h": 3, "kernel_w": 3, "stride_h": 1,
+                  "stride_w": 1, "dilation_h": 1, "dilation_w": 1, "channels_in": 1,
+                  "channels_out": 1, "pad_top": 0, "pad_bottom": 0, "pad_left": 0,
+                  "pad_right": 0}
+# the keywords of trace() a reader may also use, as pairs of the controls
+_LIVE_PAIRS = {"input_size": ("input_h", "input_w"), "kernel_size": ("kernel_h", "kernel_w"),
+               "strides": ("stride_h", "stride_w"), "dilations": ("dilation_h", "dilation_w"),
+               "channels": ("channels_in", "channels_out")}
+
+
+def _live_settings(op: str, params: dict[str, Any]) -> tuple[dict[str, int], str, int]:
+    """Check ``live_explorer``'s keywords: (control values, padding, seed)."""
+    if op not in OPERATIONS:
+        raise ValueError(f"op must be one of {', '.join(OPERATIONS)}, got {op!r}")
+    values: dict[str, Any] = dict(_LIVE_DEFAULTS)
+    padding, seed = "VALID", 0
+    known = sorted([*LIVE_CONTROLS, *_LIVE_PAIRS, "padding", "seed"])
+    for key, value in params.items():
+        if key == "seed":
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise ValueError(f"seed must be an int, got {value!r}")
+            seed = int(value)
+        elif key == "padding":
+            if isinstance(value, str) and value.upper() in ("VALID", "SAME", "EXPLICIT"):
+                padding = value.upper()
+            elif isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+                padding = "EXPLICIT"
+                for name in ("pad_top", "pad_bottom", "pad_left", "pad_right"):
+                    values[name] = int(value)
+            else:
+                try:
+                    (t, b), (left, r) = value
+                except (TypeError, ValueError):
+                    raise ValueError(
+                        "padding must be 'VALID', 'SAME', 'EXPLICIT', an int or "
+                        f"((top, bottom), (left, right)), got {value!r}") from None
+                padding = "EXPLICIT"
+                values.update(pad_top=t, pad_bottom=b, pad_left=left, pad_right=r)
+        elif key in _LIVE_PAIRS:
+            first, second = _LIVE_PAIRS[key]
+            pair = (value, value) if isinstance(value, (int, np.integer)) else value
+            try:
+                values[first], values[second] = pair
+            except (TypeError, ValueError):
+                raise ValueError(f"{key} must be an int or a pair of ints, got {value!r}") from None
+        elif key in LIVE_CONTROLS:
+            values[key] = value
+        else:
+            raise ValueError(f"live_explorer has no setting {key!r}; it takes "
+                             f"{', '.join(known)}")
+    for key, value in values.items():
+        words, lo, hi = LIVE_CONTROLS[key]
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
+                or not lo <= value <= hi:
+            raise ValueError(f"{key} ({words}) must be a whole number from {lo} to {hi}, "
+                             f"got {value!r}")
+        values[key] = int(value)
+    return {k: int(v) for k, v in values.items()}, padding, seed
+
+
 class LiveExplorer:
     """ipywidgets controls over :func:`convlab.trace.trace`; see :func:`live_explorer`.
 
-    The controls are attributes (``op``, ``input_size``, ``kernel_size``, ``strides``,
-    ``padding``, ``pad``, ``dilations``, ``in_channels``, ``out_channels``, ``frame``,
-    ``play``); ``view`` is the HTML of the current frame, ``trace`` the current trace and
-    ``widget`` the whole box.
+    The controls are the static explorer's, under the same names and ranges, in
+    ``controls`` (``input_h`` ... ``pad_right``, ``padding``) and as attributes; ``op`` picks
+    the operation, ``step`` (counted from 1, as the caption counts) and ``play`` move
+    through the steps; ``message`` says what the trace did or why a setting is impossible
+    (the picture is cleared then); ``view`` is the HTML of the current step, ``trace`` the
+    current trace (``None`` while the setting is impossible) and ``widget`` the whole box.
     """
 
     def __init__(self, op: str = "d_x_gather", **params: Any) -> None:
         import ipywidgets as w
 
-        def slider(name: str, value: int, lo: int, hi: int) -> Any:
-            return w.IntSlider(value=value, min=lo, max=hi, description=name,
-                               continuous_update=False, style={"description_width": "7em"})
-
+        values, padding, self.seed = _live_settings(op, params)
+        style = {"description_width": "9em"}
         self.op = w.Dropdown(options=[(v.split(":")[0], k) for k, v in OPERATIONS.items()],
-                             value=op, description="operation",
-                             style={"description_width": "7em"})
-        self.input_size = slider("input size", params.get("input_size", 5), 2, 8)
-        self.kernel_size = slider("kernel size", params.get("kernel_size", 3), 1, 4)
-        self.strides = slider("stride", params.get("strides", 1), 1, 3)
-        self.dilations = slider("dilation", params.get("dilations", 1), 1, 3)
-        self.padding = w.Dropdown(options=["VALID", "SAME", "explicit"],
-                                  value=params.get("padding", "VALID"), description="padding",
-                                  style={"description_width": "7em"})
-        self.pad = slider("explicit pad", 1, 0, 3)
-        self.in_channels = slider("in channels", params.get("in_channels", 1), 1, MAX_CHANNELS)
-        self.out_channels = slider("out channels", params.get("out_channels", 1), 1,
-                                   MAX_CHANNELS)
-        self.frame = w.IntSlider(value=0, min=0, max=1, description="step",
-                                 style={"description_width": "7em"})
-        self.play = w.Play(value=0, min=0, max=1, interval=800, description="play")
-        w.jslink((self.play, "value"), (self.frame, "value"))
+                             value=op, description="operation", style=style)
+        self.controls: dict[str, Any] = {}
+        for name, (words, lo, hi) in LIVE_CONTROLS.items():
+            self.controls[name] = w.BoundedIntText(value=values[name], min=lo, max=hi,
+                                                   description=words, style=style)
+            setattr(self, name, self.controls[name])
+        self.padding = w.Dropdown(options=["VALID", "SAME", "EXPLICIT"], value=padding,
+                                  description="padding", style=style)
+        self.controls["padding"] = self.padding
+        self.step = w.IntSlider(value=1, min=1, max=1, description="step", style=style)
+        self.play = w.Play(value=1, min=1, max=1, interval=800, description="play")
+        w.jslink((self.play, "value"), (self.step, "value"))
         self.message = w.HTML()
         self.view = w.HTML()
         self.trace: Trace | None = None
-        self._controls = [self.op, self.input_size, self.kernel_size, self.strides,
-                          self.padding, self.pad, self.dilations, self.in_channels,
-                          self.out_channels]
-        for c in self._controls:
+        for c in [self.op, *self.controls.values()]:
             c.observe(self._recompute, names="value")
-        self.frame.observe(self._redraw, names="value")
-        left = w.VBox(self._controls)
-        self.widget = w.VBox([w.HBox([left, w.VBox([w.HBox([self.play, self.frame]),
+        self.step.observe(self._redraw, names="value")
+        left = w.VBox([self.op, *self.controls.values()])
+        self.widget = w.VBox([w.HBox([left, w.VBox([w.HBox([self.play, self.step]),
                                                     self.message])]), self.view])
         self._recompute()
 
     def settings(self) -> dict[str, Any]:
-        pad = self.padding.value
+        """The setting in the controls, as :func:`convlab.trace.trace` takes it."""
+        v = {name: c.value for name, c in self.controls.items()}
+        explicit = ((v["pad_top"], v["pad_bottom"]), (v["pad_left"], v["pad_right"]))
         return {
-            "input_size": self.input_size.value, "kernel_size": self.kernel_size.value,
-            "strides": self.strides.value, "dilations": self.dilations.value,
-            "padding": self.pad.value if pad == "explicit" else pad,
-            "channels": (self.in_channels.value, self.out_channels.value),
+            "input_size": (v["input_h"], v["input_w"]),
+            "kernel_size": (v["kernel_h"], v["kernel_w"]),
+            "strides": (v["stride_h"], v["stride_w"]),
+            "dilations": (v["dilation_h"], v["dilation_w"]),
+            "channels": (v["channels_in"], v["channels_out"]),
+            "padding": explicit if v["padding"] == "EXPLICIT" else v["padding"],
+            "seed": self.seed,
         }
 
     def _recompute(self, change: Any = None) -> None:
-        self.pad.disabled = self.padding.value != "explicit"
         try:
             self.trace = trace(self.op.value, **self.settings())
         except ValueError as err:
-            self.message.value = f'<span style="color:#a00">{html.escape(str(err))}</span>'
+            self.trace = None
+            self.view.value = ""  # no stale picture
+            self.message.value = (f'<span role="alert" style="color:#b00020">Not possible: '
+                                  f"{html.escape(str(err))}</span>")
             return
         n = len(self.trace.frames)
-        self.message.value = (f"{n} steps; final values equal convlab."
+        self.message.value = (f"{n} steps; the last equals convlab."
                               f"{self.trace.checked_against}")
-        self.play.max = self.frame.max = n - 1
-        if self.frame.value != 0:
-            self.frame.value = 0  # redraws through the observer
+        self.play.max = self.step.max = n
+        if self.step.value != 1:
+            self.step.value = 1  # redraws through the observer
         else:
             self._redraw()
 
     def _redraw(self, change: Any = None) -> None:
         if self.trace is not None:
-            self.view.value = frame_html(self.trace, self.frame.value)
+            self.view.value = frame_html(self.trace, self.step.value - 1)
 
     def _ipython_display_(self) -> None:
         from IPython.display import display
@@ -345,8 +415,15 @@ class LiveExplorer:
 def live_explorer(op: str = "d_x_gather", **params: Any) -> LiveExplorer:
     """An ipywidgets explorer for a live notebook: every control recomputes the trace.
 
-    ``params`` sets the starting ``input_size``, ``kernel_size``, ``strides``,
-    ``dilations``, ``padding`` (``"VALID"``, ``"SAME"`` or ``"explicit"``),
-    ``in_channels`` and ``out_channels``.
+    ``params`` sets the start: any control of :data:`LIVE_CONTROLS` (``input_h=6``,
+    ``channels_in=2``, ...), or trace's pairs (``input_size``, ``kernel_size``,
+    ``strides``, ``dilations``, ``channels``: an int or a pair), ``padding`` (``"VALID"``,
+    ``"SAME"``, ``"EXPLICIT"``, an int or ``((top, bottom), (left, right))``) and ``seed``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown operation or keyword, or a value out of its control's range (the
+        message names the keyword and the range).
     """
     return LiveExplorer(op, **params)

@@ -327,6 +327,9 @@ def reader_notebook(path: Path, book: Book) -> Any:
         if held:
             cells.append(_details(held))
             held = []
+        if "notebook-only" in tags:  # a cell the book leaves out (it needs a kernel)
+            tags = [t for t in tags if t not in ("remove-cell", "skip-execution")]
+            meta["tags"] = tags
         hide = {"remove-input", "hide-input", "remove-cell", "hide-cell"} & set(tags)
         jupyter = dict(meta.get("jupyter", {}))
         if hide or in_solution:

@@ -211,6 +211,8 @@ def student_notebook(path: Path, book: Book | None = None) -> Any:
                 cells.append(nbformat.v4.new_code_cell(source, metadata=cell.metadata))
             elif not in_solution:
                 meta = {k: v for k, v in cell.metadata.items() if k != "mystnb"}
+                if "notebook-only" in tags:  # a cell the book leaves out (it needs a kernel)
+                    meta["tags"] = [t for t in tags if t not in ("remove-cell", "skip-execution")]
                 if {"remove-input", "hide-input"} & set(tags):  # e.g. a quiz: its question shows
                     meta["jupyter"] = {**meta.get("jupyter", {}), "source_hidden": True}
                 cells.append(nbformat.v4.new_code_cell(cell.source, metadata=meta))

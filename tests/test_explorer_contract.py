@@ -73,7 +73,8 @@ CHAPTERS = ["book/explorers.html", "book/forward-pass.html", "book/filter-gradie
 VIEWPORT = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 COLUMN = 736  # px: the content column of a Jupyter Book 1 page at 1280 px
-TIMEOUT_MS = 5_000
+TIMEOUT_MS = 15_000  # an element or an action: fail fast when the contract is not met
+LOAD_MS = 90_000  # a chapter page on a loaded 2-core machine (make test runs 2 workers)
 SETTINGS_PER_OP = 10
 
 
@@ -256,6 +257,7 @@ def explorers_url(explorers_page):
 def _open(chromium: Any, url: str, viewport: dict[str, int]) -> Any:
     context = chromium.new_context(viewport=viewport)
     context.set_default_timeout(TIMEOUT_MS)
+    context.set_default_navigation_timeout(LOAD_MS)
     page = context.new_page()
     page.goto(url, wait_until="load")
     return page
@@ -532,6 +534,7 @@ def test_no_contrast_failures(chromium, site_url, chapter, mode, scheme):
         _browser.missing(f"{chapter} is not in the built site {SITE}")
     context = chromium.new_context(viewport=VIEWPORT, color_scheme=scheme)
     context.set_default_timeout(TIMEOUT_MS)
+    context.set_default_navigation_timeout(LOAD_MS)
     # pydata-sphinx-theme reads the reader's choice from localStorage in an inline script
     # in <head> and sets data-mode and data-theme on <html>
     context.add_init_script(

@@ -28,8 +28,9 @@ The page is the built book's ``_build/html/book/explorers.html`` when it exists
 written here by :func:`convlab.explorer.static_explorer`. The contrast test needs the built
 site and ``node_modules/axe-core`` (``npm ci``); like the other browser tests, everything
 here needs the ``playwright`` package and Debian's ``chromium`` and is skipped without them
-(failed with ``CONVLAB_REQUIRE_BROWSER=1``). Playwright waits at most five seconds for
-anything, so an explorer that breaks the contract fails quickly, saying what is missing.
+(failed with ``CONVLAB_REQUIRE_BROWSER=1``). Playwright waits at most 15 seconds for an
+element or an action (a page may take longer to load on a busy machine), so an explorer that
+breaks the contract fails quickly, saying what is missing.
 
 Run with ``.venv/bin/python -m pytest tests/test_explorer_contract.py -s`` to see the
 timings and the contrast report.

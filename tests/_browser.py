@@ -60,3 +60,15 @@ def serve(directory: Path) -> Iterator[str]:
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def explorers_page(root: Path, body: str, column: int = 736) -> tuple[Path, str]:
+    """Write ``root/explorers.html``, the explorers' HTML ``body`` in a ``column``-px main
+    column like the book's (for when the book is not built); return (root, its name)."""
+    (root / "explorers.html").write_text(
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        "<title>explorers</title><style>body { margin: 0; font: 16px/1.5 sans-serif; } "
+        f"main {{ width: {column}px; max-width: 100%; margin: 0 auto; }}</style></head>"
+        f"<body><main>{body}</main></body></html>", encoding="utf-8")
+    return root, "explorers.html"

@@ -55,13 +55,7 @@ def site(tmp_path_factory):
     body = "\n".join(
         static_explorer(op, [{"label": "the figure", **FIGURES[op]}, *DEFAULT_PRESETS])
         ._repr_html_() for op in OPS)
-    (root / "explorers.html").write_text(
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        "<title>explorers</title><style>body { margin: 0; font: 16px/1.5 sans-serif; } "
-        f"main {{ width: {COLUMN}px; max-width: 100%; margin: 0 auto; }}</style></head>"
-        f"<body><main>{body}</main></body></html>", encoding="utf-8")
-    return root, "explorers.html"
+    return _browser.explorers_page(root, body, COLUMN)
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Book", "build", "needs", "preamble", "reader_notebook", "unresolved"]
+__all__ = ["Book", "build", "finish", "needs", "preamble", "reader_notebook", "unresolved"]
 
 _FENCE = re.compile(r"^(\s*)(`{3,}|:{3,})\{([\w-]+)\}(.*)$")
 _ROLE = re.compile(r"\{(eq|ref|doc|numref)\}`([^`]*)`")
@@ -350,11 +350,19 @@ def reader_notebook(path: Path, book: Book) -> Any:
             cells.append(nbformat.v4.new_markdown_cell(f"*{label}.* {caption}".strip()))
     if held:
         cells.append(_details(held))
-    cells[1:1] = preamble(path)  # after the title
+    return finish(path, cells, nb.metadata)
+
+
+def finish(path: Path, cells: list[Any], metadata: dict[str, Any]) -> Any:
+    """A chapter's notebook from its cells (either edition): what it needs first, after the
+    title; ids that stay the same on every build; the chapter's kernel."""
+    import nbformat
+
+    cells[1:1] = preamble(path)
     for index, new in enumerate(cells):  # stable ids: the same notebook bytes on every build
         new["id"] = f"{path.stem}-{index}"[-64:]
     out = nbformat.v4.new_notebook(cells=cells)
-    out.metadata = {k: v for k, v in nb.metadata.items() if k != "jupytext"}
+    out.metadata = {k: v for k, v in metadata.items() if k != "jupytext"}
     out.metadata.setdefault("kernelspec", {
         "display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"})
     return out

@@ -57,7 +57,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from convlab.notebooks import Book, preamble
+from convlab.notebooks import Book, finish
 
 __all__ = ["INSTRUCTOR_ONLY", "STUB_TAG", "build", "chapters", "stub_source", "student_notebook"]
 
@@ -220,14 +220,7 @@ def student_notebook(path: Path, book: Book | None = None) -> Any:
             cells.append(cell)
     if in_solution:
         raise ValueError(f"{path}: a solution-start directive has no solution-end")
-    cells[1:1] = preamble(path)  # after the title: what the notebook needs, checked
-    for index, new in enumerate(cells):  # stable ids: the same notebook bytes on every build
-        new["id"] = f"{path.stem}-{index}"[-64:]
-    student = nbformat.v4.new_notebook(cells=cells)
-    student.metadata = {k: v for k, v in nb.metadata.items() if k != "jupytext"}
-    student.metadata.setdefault("kernelspec", {
-        "display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"})
-    return student
+    return finish(path, cells, nb.metadata)
 
 
 _README = """# conv2d and its gradients: the student edition

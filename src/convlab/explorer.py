@@ -19,6 +19,7 @@ import hashlib
 import html
 import itertools
 import json
+from collections.abc import Iterable, Mapping
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -56,10 +57,22 @@ def _asset(name: str) -> str:
     return (resources.files("convlab") / "explorer_assets" / name).read_text(encoding="utf-8")
 
 
+# what may not appear raw in JSON inside a <script> element: `<` starts `</script` and
+# `<!--`, `>` ends `-->`, `&` matters to XHTML readers. In JSON they occur only inside
+# strings, where a \u escape means the same character.
+_SCRIPT_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026"}
+
+
 def _script_json(data: Any) -> str:
-    """JSON safe inside a ``<script>`` element."""
-    text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
-    return text.replace("</", "<\\/").replace("<!--", "<\\!--")
+    """``data`` as JSON that is safe as the text of a ``<script>`` element.
+
+    ASCII only (so U+2028/2029 and lone surrogates are escaped too), with ``<``, ``>`` and
+    ``&`` as ``\\u003c``, ``\\u003e`` and ``\\u0026``: no label can end the element, open
+    a comment in it, or make the text invalid JSON. Non-finite numbers are refused (they
+    are not JSON).
+    """
+    text = json.dumps(data, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    return text.translate(_SCRIPT_ESCAPES)
 
 
 def _settings(t: Trace) -> dict[str, Any]:
@@ -80,11 +93,23 @@ class StaticExplorer:
     """A static explorer of one operation over a few presets (see :func:`static_explorer`)."""
 
     def __init__(self, op: str, presets: list[dict[str, Any]], base: dict[str, Any]) -> None:
+        if not isinstance(op, str) or op not in OPERATIONS:
+            raise ValueError(f"op must be one of {', '.join(map(repr, OPERATIONS))}, got {op!r}")
+        if isinstance(presets, (str, bytes, Mapping)) or not isinstance(presets, Iterable):
+            raise TypeError(f"presets must be a list of dicts, got {presets!r}")
+        presets = list(presets)
+        if not presets:
+            raise ValueError("presets must hold at least one preset (a dict), got none")
         self.op = op
         self.presets = []
         self.traces: list[Trace] = []
         for number, preset in enumerate(presets):
-            unknown = sorted(set(preset) - set(PRESET_KEYS))
+            if not isinstance(preset, Mapping):
+                raise TypeError(f"preset {number} must be a dict, got {preset!r}")
+            if "label" in preset and not isinstance(preset["label"], str):
+                raise TypeError(f"preset {number}'s label must be a str, got "
+                                f"{preset['label']!r}")
+            unknown = sorted(set(preset) - set(PRESET_KEYS), key=repr)
             if unknown:
                 raise ValueError(f"preset {number} ({preset.get('label', 'no label')!r}) has "
                                  f"unknown key(s) {unknown}; a preset may hold "
@@ -96,8 +121,8 @@ class StaticExplorer:
                     k in preset for k in _DATA_KEYS))
             try:
                 t = trace(op, **params)
-            except ValueError as err:
-                raise ValueError(f"preset {number} ({label!r}): {err}") from None
+            except (TypeError, ValueError) as err:
+                raise type(err)(f"preset {number} ({label!r}): {err}") from None
             self.presets.append({"label": label, "settings": _settings(t)})
             self.traces.append(t)
         self.title = OPERATIONS[op]
@@ -113,13 +138,14 @@ class StaticExplorer:
     def _render(self) -> str:
         noscript = ("<noscript>This explorer needs JavaScript; the numbers it steps through "
                     "are computed by convlab.trace.trace.</noscript>")
+        ident = html.escape(self.id)
         return (
-            f'<div class="cvx" id="{self.id}" data-op="{html.escape(self.op)}">{noscript}'
+            f'<div class="cvx" id="{ident}" data-op="{html.escape(self.op)}">{noscript}'
             f"<p>{html.escape(self.title)}: loading...</p></div>\n"
-            f'<script type="application/json" id="{self.id}-data">{self._json}</script>\n'
+            f'<script type="application/json" id="{ident}-data">{self._json}</script>\n'
             f"<style>{_asset('explorer.css')}</style>\n"
             f"<script>{_asset('trace.js')}\n{_asset('explorer.js')}\n"
-            f"ConvlabExplorer.mount({json.dumps(self.id)});</script>\n"
+            f"ConvlabExplorer.mount({_script_json(self.id)});</script>\n"
         )
 
     @property
@@ -220,15 +246,16 @@ def frame_html(t: Trace, k: int) -> str:
                + (f"given: {', '.join(_DATA_NAME.get(n, n) for n in prm['given'])}"
                   if prm.get("given") else f"drawn at random (seed {prm['seed']})")
                + f". Step {k + 1} of {len(t.frames)}.")
+    esc = html.escape
     parts = [f'<div class="cvx cvx-static" data-frame="{k}"><p class="cvx-caption">'
-             f'{html.escape(summary)}</p><div class="cvx-body"><div class="cvx-grids">']
+             f'{esc(summary)}</p><div class="cvx-body"><div class="cvx-grids">']
     for gid, g in defs.items():
         hl = {tuple(c) for c in frame.highlight.get(gid, [])}
         fx = {tuple(c) for c in frame.focus.get(gid, [])}
         rows, cols = g.roles.shape
-        parts.append(f'<figure class="cvx-grid cvx-k-{g.kind}" data-grid="{gid}"><figcaption>'
-                     f'<span class="cvx-badge">{_KIND_TEXT.get(g.kind, g.kind)}</span>'
-                     f"{html.escape(g.label)}</figcaption><div class=\"cvx-panels\">")
+        parts.append(f'<figure class="cvx-grid cvx-k-{esc(g.kind)}" data-grid="{esc(gid)}">'
+                     f'<figcaption><span class="cvx-badge">{esc(_KIND_TEXT.get(g.kind, g.kind))}'
+                     f'</span>{esc(g.label)}</figcaption><div class="cvx-panels">')
         for p, name in enumerate(g.panels):
             # each cell at its row and column (--r, --c), as the page's player draws them
             parts.append(f'<div class="cvx-panel"><div class="cvx-plabel">{html.escape(name)}'
@@ -242,8 +269,8 @@ def frame_html(t: Trace, k: int) -> str:
                     cls = f"cvx-c r-{g.roles[r, c]}"
                     cls += " hl" if (p, r, c) in hl else ""
                     cls += " fx" if (p, r, c) in fx else ""
-                    parts.append(f'<span class="{cls}" style="--r:{r};--c:{c}" '
-                                 f'title="{ROLES[g.roles[r, c]]}">'
+                    parts.append(f'<span class="{esc(cls)}" style="--r:{r};--c:{c}" '
+                                 f'title="{esc(ROLES[g.roles[r, c]])}">'
                                  f"{_fmt(vals[gid][p, r, c])}</span>")
             parts.append("</div></div>")
         parts.append("</div></figure>")
@@ -394,8 +421,8 @@ class LiveExplorer:
                                   f"{html.escape(str(err))}</span>")
             return
         n = len(self.trace.frames)
-        self.message.value = (f"{n} steps; the last equals convlab."
-                              f"{self.trace.checked_against}")
+        self.message.value = html.escape(f"{n} steps; the last equals convlab."
+                                         f"{self.trace.checked_against}")
         self.play.max = self.step.max = n
         if self.step.value != 1:
             self.step.value = 1  # redraws through the observer

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from convlab import _checks, _parallel
+from convlab import _checks, _memory, _parallel
 from convlab.definitions import windows
 
 # Memory and speed. The window view costs nothing, but BLAS wants contiguous
@@ -219,12 +219,15 @@ def _tile_im2col(
     the im2col copy. Copying each tap straight from ``x`` copies runs of
     ``C_in`` numbers but nothing else: it is the way when the padded copy would
     be as large as the im2col copy (1x1 filters, strides as large as the
-    filter).
+    filter), or where it would take more than half the allowance (a dilated
+    window spanning mostly padding: the rows between its taps).
     """
     n, rows = tile
     kh, kw, c_in, _ = conv.filter_shape
     row = conv.w.out * kh * kw * c_in * 4  # im2col bytes of one output row
-    if conv.strides[0] * conv.strides[1] < kh * kw:
+    band = (len(x[n]) * conv.w.padded * c_in * 4
+            * (conv.strides[0] * (rows.stop - rows.start - 1) + conv.h.k_eff))
+    if conv.strides[0] * conv.strides[1] < kh * kw and 2 * band <= allowance:
         xp = _padded_rows(x[n], conv, rows, scratch)
         cols = windows(xp, (kh, kw), conv.strides, conv.dilations)
         part_rows = min(wanted, allowance - xp.nbytes) // row
@@ -302,9 +305,14 @@ def conv2d_backprop_input(
     times as long below 16 float32 channels, and 1.1-3 times at 16 and over;
     the gather, 0.5-1.0 times as long as the taps on most stride-1 layers
     (up to 1.2 on a few).
+
+    Either scatter keeps only the windows that overlap ``x``
+    (:func:`convlab._memory.on_x`) and adds only the shares that land inside
+    ``x``: the padded gradient, of any size, is never made.
     """
     w = _compute(w)
-    n_batch, oh, ow, _ = dy.shape
+    _memory.require(_memory.nbytes(conv.input_shape, conv.dtype),
+                    f"the result, shape {conv.input_shape} {conv.dtype}")
     kh, kw, c_in, _ = w.shape
     few_channels = kh * kw > 1 and c_in * w.itemsize < 64
     gather = None if few_channels else _gather_geometry(conv, dy.dtype)
@@ -312,20 +320,28 @@ def conv2d_backprop_input(
         turned = np.ascontiguousarray(w[::-1, ::-1].transpose(0, 1, 3, 2))
         return conv2d(gather, dy, turned)
     dx = np.empty(conv.input_shape, dtype=conv.dtype)
+    kept = _memory.on_x(conv)
+    if kept is None:  # every window lies in the padding
+        dx.fill(0)
+        return dx
+    conv, rows, columns = kept
+    dy = dy[:, rows, columns]
+    n_batch, oh, ow, _ = dy.shape
     plan = _plan(_macs(conv), dy.nbytes, w.nbytes, dx.nbytes)
-    padded = conv.h.padded * conv.w.padded * c_in * w.itemsize
+    image = math.prod(conv.input_shape[1:]) * w.itemsize  # its sums
     if few_channels:
         block, row = _backprop_input_col2im, ow * kh * kw * c_in * w.itemsize
-    else:  # the padded image and one tap's products
+    else:  # one tap's products
         block, row = _backprop_input_taps, ow * c_in * w.itemsize
-    # an image's padded dx and its output rows' products; four blocks or
-    # more a thread
-    per_block = min(plan.allowance // (padded + oh * row),
+    # an image's sums and its output rows' products; four blocks or more a
+    # thread
+    per_block = min(plan.allowance // (image + oh * row),
                     -(-n_batch // (4 * plan.threads)))
     blocks = _blocks(n_batch, 1, max(per_block, 1))
     _parallel.run(
         lambda n, scratch: block(
-            conv, w, dy, dx, n, plan.allowance - padded, scratch),
+            conv, w, dy, dx, n, plan.allowance - image * (n.stop - n.start),
+            scratch),
         blocks, most=plan.threads)
     return dx
 
@@ -355,44 +371,77 @@ def _gather_geometry(
 
 def _tap_cells(
     conv: _checks.Conv, tap: tuple[int, int], rows: slice
-) -> tuple[slice, slice]:
-    """The padded cells that tap ``(a, b)`` of output rows ``rows`` is on.
+) -> tuple[tuple[slice, slice], tuple[slice, slice]] | None:
+    """Where tap ``(a, b)`` of output rows ``rows`` lands inside ``x``.
 
     Tap ``(a, b)`` of window ``(i, j)`` is on padded cell
-    ``(s_h*i + d_h*a, s_w*j + d_w*b)``.
+    ``(s_h*i + d_h*a, s_w*j + d_w*b)``, which is ``x``'s cell
+    ``(s_h*i + d_h*a - p_t, s_w*j + d_w*b - p_l)`` for the windows of
+    ``Axis.inside``. Returns the windows ``(rows, columns)``, rows counted
+    from ``rows.start``, and the cells of ``x`` they land on (strided
+    slices); None where none lands inside.
     """
-    (sh, sw), (dh, dw) = conv.strides, conv.dilations
     a, b = tap
-    top = dh * a + sh * rows.start
-    left = dw * b
-    return (slice(top, top + sh * (rows.stop - rows.start - 1) + 1, sh),
-            slice(left, left + sw * (conv.w.out - 1) + 1, sw))
+    (i0, i1), (j0, j1) = conv.h.inside(a), conv.w.inside(b)
+    i0, i1 = max(i0, rows.start), min(i1, rows.stop)
+    if i1 <= i0 or j1 <= j0:
+        return None
+    cells = []
+    for ax, tap_, first, stop in ((conv.h, a, i0, i1), (conv.w, b, j0, j1)):
+        start = ax.stride * first + ax.dilation * tap_ - ax.pad_before
+        cells.append(slice(start, start + ax.stride * (stop - first - 1) + 1,
+                           ax.stride))
+    windows = (slice(i0 - rows.start, i1 - rows.start), slice(j0, j1))
+    return windows, (cells[0], cells[1])
+
+
+def _sums(dx: np.ndarray, n: slice, dtype: np.dtype,
+          scratch: _parallel.Scratch) -> np.ndarray:
+    """Zeros to add ``dx[n]`` into: ``dx[n]`` itself where it has ``dtype``."""
+    sums = dx[n] if dx.dtype == dtype else scratch.empty(
+        "sums", dx[n].shape, dtype)
+    sums.fill(0)
+    return sums
 
 
 def _backprop_input_taps(
     conv: _checks.Conv, w: np.ndarray, dy: np.ndarray, dx: np.ndarray,
     n: slice, budget: int, scratch: _parallel.Scratch,
 ) -> None:
-    """Write ``dx[n]``: scatter each tap's products into the padded images.
+    """Write ``dx[n]``: add each tap's products where the tap lands in ``x``.
 
-    Then crop the padding. (``budget``: unused, as a tap's products take
-    only as much memory as ``dx[n]``.)
+    A tap's products of all of ``dy[n]`` at once, one product, where they
+    fit in ``budget`` bytes (as they do unless the windows reach far into the
+    padding); else of the windows whose tap lands in ``x`` alone, copied out
+    of ``dy`` first (no more of them than ``x`` has cells).
     """
     _, oh, ow, c_out = dy.shape
     kh, kw, c_in, _ = w.shape
-    (top, _), (left, _) = conv.pads
-    # one row per output position
-    dy_rows = _compute(dy[n]).reshape(-1, c_out)
-    images = len(dy_rows) // (oh * ow)
-    shape = (images, conv.h.padded, conv.w.padded, c_in)
-    dxp = scratch.empty("dxp", shape, w.dtype)
-    dxp.fill(0)
-    tap = scratch.empty("tap", (len(dy_rows), c_in), w.dtype)
+    dy_n = dy[n]
+    images = len(dy_n)
+    sums = _sums(dx, n, w.dtype, scratch)
+    whole = images * oh * ow * c_in * w.itemsize <= budget
+    if whole:  # one row per output position
+        dy_rows = _compute(dy_n).reshape(-1, c_out)
+        tap = scratch.empty("tap", (len(dy_rows), c_in), w.dtype)
     for a, b in np.ndindex(kh, kw):
-        rows, columns = _tap_cells(conv, (a, b), slice(0, oh))
-        np.matmul(dy_rows, w[a, b].T, out=tap)
-        dxp[:, rows, columns, :] += tap.reshape(images, oh, ow, c_in)
-    dx[n] = dxp[:, top:top + conv.h.size, left:left + conv.w.size, :]
+        found = _tap_cells(conv, (a, b), slice(0, oh))
+        if found is None:
+            continue
+        (i, j), (p, q) = found
+        if whole:
+            np.matmul(dy_rows, w[a, b].T, out=tap)
+            products = tap.reshape(images, oh, ow, c_in)[:, i, j]
+        else:
+            shape = (images, i.stop - i.start, j.stop - j.start)
+            part = scratch.empty("dy", (*shape, c_out), w.dtype)
+            np.copyto(part, dy_n[:, i, j])
+            products = scratch.empty("tap", (*shape, c_in), w.dtype)
+            np.matmul(part.reshape(-1, c_out), w[a, b].T,
+                      out=products.reshape(-1, c_in))
+        sums[:, p, q] += products
+    if sums.dtype != dx.dtype:
+        dx[n] = sums
 
 
 def _backprop_input_col2im(
@@ -403,18 +452,17 @@ def _backprop_input_col2im(
 
     The shares of a part of the output rows are one product, the filter
     matrix times ``dy``'s rows: channels first, ``(KH, KW, C_in, N, OH,
-    OW)``, so that each tap's share adds into the padded images, also
-    channels first, along output rows. Then crop and turn to NHWC. A part
-    takes at most ``budget`` bytes.
+    OW)``, so that each tap's share adds into the images' sums, also
+    channels first, along output rows, where the tap lands in ``x``. Then
+    turn to NHWC. A part takes at most ``budget`` bytes.
     """
     _, oh, ow, c_out = dy.shape
     kh, kw, c_in, _ = w.shape
-    (top, _), (left, _) = conv.pads
     w_matrix = w.reshape(-1, c_out)  # rows in (a, b, c) order
     dy_n = dy[n]
-    shape = (c_in, len(dy_n), conv.h.padded, conv.w.padded)
-    dxp = scratch.empty("dxp", shape, w.dtype)
-    dxp.fill(0)
+    h, width = conv.input_shape[1:3]
+    sums = scratch.empty("sums", (c_in, len(dy_n), h, width), w.dtype)
+    sums.fill(0)
     row = ow * len(w_matrix) * w.itemsize  # the shares of one output row
     part_rows = max(budget // row, 1)
     for m, r in _cut(len(dy_n), oh, part_rows):
@@ -424,10 +472,11 @@ def _backprop_input_col2im(
         np.matmul(w_matrix, dy_rows.T, out=shares)
         shares = shares.reshape(kh, kw, c_in, -1, r.stop - r.start, ow)
         for a, b in np.ndindex(kh, kw):
-            rows, columns = _tap_cells(conv, (a, b), r)
-            dxp[:, m, rows, columns] += shares[a, b]
-    inside = dxp[:, :, top:top + conv.h.size, left:left + conv.w.size]
-    dx[n] = inside.transpose(1, 2, 3, 0)
+            found = _tap_cells(conv, (a, b), r)
+            if found is not None:
+                (i, j), (p, q) = found
+                sums[:, m, p, q] += shares[a, b, :, :, i, j]
+    dx[n] = sums.transpose(1, 2, 3, 0)
 
 
 def conv2d_backprop_filter(

@@ -16,12 +16,14 @@ The code below is written once over a handful of array operations
 
 from __future__ import annotations
 
+import math
 from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from convlab import _checks, reference
+from convlab import _checks, _memory, reference
+from convlab._memory import windows_on_x
 from convlab.reference import Array, IntOrInts, Padding
 
 __all__ = [
@@ -107,9 +109,9 @@ def insert_zeros(dy: Any, strides: tuple[int, int], ops: Ops = NUMPY) -> Any:
         ``out[n, s_h*i, s_w*j, c] == dy[n, i, j, c]``, zeros elsewhere.
     """
     for axis, s in ((1, strides[0]), (2, strides[1])):
-        if s == 1:
-            continue
         shape = tuple(int(v) for v in dy.shape)
+        if s == 1 or shape[axis] < 2:  # no neighbours: nothing between
+            continue
         # give every element s - 1 zeros after it, flatten, drop the zeros
         # after the last
         spread = ops.reshape(dy, (*shape[: axis + 1], 1, *shape[axis + 1 :]))
@@ -170,6 +172,7 @@ def full_padding(
 
 def grad_input(conv: _checks.Conv, w: Any, dy: Any, ops: Ops) -> Any:
     """``dx`` of NHWC ``dy`` as one stride-1 conv2d, step by step."""
+    conv, dy = windows_on_x(conv, dy, ops)
     stretched = insert_zeros(dy, conv.strides, ops)
     padded = pad_or_crop(stretched, full_padding(conv), ops)
     kernel = swap_in_out(rotate180(w), ops)
@@ -178,8 +181,8 @@ def grad_input(conv: _checks.Conv, w: Any, dy: Any, ops: Ops) -> Any:
 
 def grad_filter(conv: _checks.Conv, x: Any, dy: Any, ops: Ops) -> Any:
     """``dw`` of NHWC ``x`` and ``dy`` as one conv2d, step by step."""
-    (top, bottom), (left, right) = conv.pads
-    xp = ops.pad(x, [(0, 0), (top, bottom), (left, right), (0, 0)])
+    conv, dy = windows_on_x(conv, dy, ops)
+    xp = pad_or_crop(x, conv.pads, ops)
     x_chwn = ops.transpose(
         xp, (3, 1, 2, 0)
     )  # batch -> the contracted "in" axis
@@ -229,6 +232,10 @@ def grad_input_via_conv2d(
         data_format,
         dilations,
     )
+    shape = _checks.from_nhwc(conv.input_shape, conv.data_format)
+    if 0 in (*shape, w.size, dy.size):  # no sum to do: zeros, as in TF
+        return np.zeros(shape, conv.dtype)
+    _require_input_identity(conv)
     dy_nhwc = reference.to_nhwc(reference._compute(dy), conv.data_format)
     dx = grad_input(conv, reference._compute(w), dy_nhwc, NUMPY)
     return reference.from_nhwc(dx.astype(conv.dtype), conv.data_format)
@@ -268,6 +275,55 @@ def grad_filter_via_conv2d(
         data_format,
         dilations,
     )
+    if 0 in (*conv.filter_shape, x.size, dy.size):  # zeros, as in TF
+        return np.zeros(conv.filter_shape, conv.dtype)
+    _require_filter_identity(conv)
     x_nhwc = reference.to_nhwc(reference._compute(x), conv.data_format)
     dy_nhwc = reference.to_nhwc(reference._compute(dy), conv.data_format)
     return grad_filter(conv, x_nhwc, dy_nhwc, NUMPY).astype(conv.dtype)
+
+
+def _compute_bytes(conv: _checks.Conv) -> int:
+    """Bytes of a number as the identities compute it (float16 in float32)."""
+    return max(conv.dtype.itemsize, 4)
+
+
+def _require_input_identity(conv: _checks.Conv) -> None:
+    """Fail fast where the d_x identity's arrays cannot fit in memory.
+
+    It holds the zero-stretched ``dy``, ``s*(O - 1) + 1`` rows (``s*O``
+    while they are being stretched), and the gather input ``x'``: with only
+    the windows on ``x`` (:func:`convlab._memory.on_x`), ``x'`` has
+    ``H + K_eff - 1`` rows whatever the stride and padding.
+    """
+    crop = _memory.geometry_on_x(conv)
+    n, h, w, c_in = conv.input_shape
+    c_out = conv.filter_shape[3]
+    gather = (n, h + crop.h.k_eff - 1, w + crop.w.k_eff - 1, c_out)
+    rows, columns = ((ax.stride * (ax.out - 1) + 1, ax.stride * ax.out)
+                     if ax.out > 1 else (1, 1) for ax in (crop.h, crop.w))
+    stretched = n * rows[0] * columns[0] * c_out
+    stretching = n * rows[0] * columns[1] * c_out
+    needed = (math.prod(gather) + stretched + stretching
+              + 2 * n * h * w * c_in) * _compute_bytes(conv)
+    _memory.require(
+        needed,
+        f"grad_input_via_conv2d's out_backprop, zero-stretched "
+        f"(stride - 1 zeros between neighbours) and padded to the full "
+        f"correlation (shape {gather})",
+        "conv2d_backprop_input computes the same gradient without it")
+
+
+def _require_filter_identity(conv: _checks.Conv) -> None:
+    """Fail fast where the d_w identity's arrays cannot fit in memory.
+
+    It holds the padded input twice (as it is and as ``[C_in, H, W, N]``):
+    with only the windows on ``x``, at most ``H + 2*(K_eff - 1)`` rows.
+    """
+    crop = _memory.geometry_on_x(conv)
+    n, _, _, c_in = conv.input_shape
+    padded = (n, crop.h.padded, crop.w.padded, c_in)
+    _memory.require(
+        2 * math.prod(padded) * _compute_bytes(conv),
+        f"grad_filter_via_conv2d's padded input (shape {padded}, twice)",
+        "conv2d_backprop_filter computes the same gradient without it")

@@ -80,6 +80,11 @@ def _compute(a: np.ndarray) -> np.ndarray:
     return a.astype(np.float32) if a.dtype == np.float16 else a
 
 
+def _itemsize(conv: _checks.Conv) -> int:
+    """Bytes of a number as the sums run: float16 in float32."""
+    return max(np.dtype(conv.dtype).itemsize, 4)
+
+
 def _blocks(count: int, unit: int, budget: int) -> list[slice]:
     """Cut ``range(count)`` into near-equal slices of at most ``budget`` bytes.
 
@@ -116,11 +121,12 @@ def _tiles(conv: _checks.Conv, channels: int, plan: Plan) -> list[Tile]:
     """
     kh, kw = conv.filter_shape[:2]
     n_images, n_rows = conv.output_shape[0], conv.h.out
-    # float32 bytes of the padded input an output row reads, of a padded
-    # image, and of an image's im2col part
-    band_row = conv.strides[0] * conv.w.padded * channels * 4
-    image = conv.h.padded * conv.w.padded * channels * 4
-    part = min(_TILE_BYTES, n_rows * conv.w.out * kh * kw * channels * 4)
+    # bytes of the padded input an output row reads, of a padded image, and
+    # of an image's im2col part, as the sums run
+    item = _itemsize(conv)
+    band_row = conv.strides[0] * conv.w.padded * channels * item
+    image = conv.h.padded * conv.w.padded * channels * item
+    part = min(_TILE_BYTES, n_rows * conv.w.out * kh * kw * channels * item)
     budget = min(_TILE_BYTES, plan.allowance - part)
     shares = _TILES_PER_THREAD * plan.threads if plan.threads > 1 else 1
     wanted = -(-n_images * n_rows // shares)
@@ -224,8 +230,9 @@ def _tile_im2col(
     """
     n, rows = tile
     kh, kw, c_in, _ = conv.filter_shape
-    row = conv.w.out * kh * kw * c_in * 4  # im2col bytes of one output row
-    band = (len(x[n]) * conv.w.padded * c_in * 4
+    item = _itemsize(conv)
+    row = conv.w.out * kh * kw * c_in * item  # im2col bytes of an output row
+    band = (len(x[n]) * conv.w.padded * c_in * item
             * (conv.strides[0] * (rows.stop - rows.start - 1) + conv.h.k_eff))
     if conv.strides[0] * conv.strides[1] < kh * kw and 2 * band <= allowance:
         xp = _padded_rows(x[n], conv, rows, scratch)
@@ -242,6 +249,15 @@ def _tile_im2col(
             yield (m, r), _taps(images[m], conv, band, scratch)
 
 
+def _require_result(
+    shape: tuple[int, ...], dtype: np.dtype, layout: str
+) -> None:
+    """Fail fast where the result alone is more than the memory available."""
+    _memory.require(_memory.nbytes(shape, dtype),
+                    f"the result, {layout} shape {shape} "
+                    f"{np.dtype(dtype).name},")
+
+
 def _macs(conv: _checks.Conv) -> int:
     """Multiply-adds of y, d_x or d_w: one per output, tap and channel."""
     return math.prod(conv.output_shape) * math.prod(conv.filter_shape[:3])
@@ -249,6 +265,7 @@ def _macs(conv: _checks.Conv) -> int:
 
 def conv2d(conv: _checks.Conv, x: np.ndarray, w: np.ndarray) -> np.ndarray:
     """``y`` of NHWC ``x`` and HWIO ``w``, tile by tile."""
+    _require_result(conv.output_shape, conv.dtype, "NHWC")
     w = _compute(w)
     y = np.empty(conv.output_shape, dtype=conv.dtype)
     # rows in (a, b, c) order, as in the windows
@@ -310,9 +327,8 @@ def conv2d_backprop_input(
     (:func:`convlab._memory.on_x`) and adds only the shares that land inside
     ``x``: the padded gradient, of any size, is never made.
     """
+    _require_result(conv.input_shape, conv.dtype, "NHWC")
     w = _compute(w)
-    _memory.require(_memory.nbytes(conv.input_shape, conv.dtype),
-                    f"the result, shape {conv.input_shape} {conv.dtype}")
     kh, kw, c_in, _ = w.shape
     few_channels = kh * kw > 1 and c_in * w.itemsize < 64
     gather = None if few_channels else _gather_geometry(conv, dy.dtype)
@@ -483,6 +499,7 @@ def conv2d_backprop_filter(
     conv: _checks.Conv, x: np.ndarray, dy: np.ndarray
 ) -> np.ndarray:
     """``dw`` of NHWC ``x`` and ``dy``: each thread sums its tiles' shares."""
+    _require_result(conv.filter_shape, _compute(dy[:0]).dtype, "HWIO")
     c_in, c_out = conv.filter_shape[2:]
     dtype = _compute(dy[:0]).dtype  # float16 sums in float32
     one_by_one = conv.filter_shape[:2] == (1, 1) and conv.strides == (1, 1)

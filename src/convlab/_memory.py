@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from dataclasses import replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -32,6 +32,26 @@ from convlab.geometry import Axis
 
 # below this, a request is not checked: reading /proc costs more than it saves
 _CHECK_FROM = 64 << 20
+
+
+@dataclass(frozen=True)
+class _Span(Axis):
+    """An axis whose padding may be negative: a crop of ``x`` (see :func:`on_x`).
+
+    Its amounts are derived from a checked axis, so they are not checked
+    again (a checked :class:`Axis` refuses negative padding).
+    """
+
+    def __post_init__(self) -> None:
+        pass
+
+
+def _with(axis: Axis, **changes: int) -> Axis:
+    """``axis`` with ``changes``; ``axis`` itself where they change nothing."""
+    if all(getattr(axis, name) == value for name, value in changes.items()):
+        return axis
+    values = {f.name: getattr(axis, f.name) for f in fields(Axis)}
+    return _Span(**{**values, **changes})
 
 
 def _kept(axis: Axis) -> tuple[int, int]:
@@ -54,8 +74,8 @@ def _cropped(axis: Axis, first: int, stop: int) -> Axis:
     start = axis.stride * first
     end = max(axis.stride * (stop - 1) + axis.k_eff,
               axis.pad_before + axis.size)
-    return replace(axis, pad_before=axis.pad_before - start,
-                   pad_after=end - axis.pad_before - axis.size)
+    return _with(axis, pad_before=axis.pad_before - start,
+                 pad_after=end - axis.pad_before - axis.size)
 
 
 def on_x(conv: Conv) -> tuple[Conv, slice, slice] | None:
@@ -73,14 +93,14 @@ def on_x(conv: Conv) -> tuple[Conv, slice, slice] | None:
     if i1 == i0 or j1 == j0:
         return None
     h, w = _cropped(conv.h, i0, i1), _cropped(conv.w, j0, j1)
-    if (h, w) != (conv.h, conv.w):
+    if h is not conv.h or w is not conv.w:
         conv = replace(conv, h=h, w=w)
     return conv, slice(i0, i1), slice(j0, j1)
 
 
 def _zero_window(conv: Conv) -> Conv:
     """One window on the first row and column of ``x``, at stride 1."""
-    h, w = (replace(ax, stride=1, pad_before=0, pad_after=ax.k_eff - ax.size)
+    h, w = (_with(ax, stride=1, pad_before=0, pad_after=ax.k_eff - ax.size)
             for ax in (conv.h, conv.w))
     return replace(conv, h=h, w=w)
 

@@ -39,6 +39,12 @@ from convlab.definitions import windows
 #   _THREAD_MACS multiply-adds, up to _parallel.threads(): measured on 2
 #   cores, two threads saved 5-40% on calls of 2**28 multiply-adds and more,
 #   and below that were as likely to lose time as to save it.
+#
+# Strides, padding and dilations are numbers, not data, and no copy grows
+# with them: d_x keeps only the windows that overlap x and adds only into x
+# (convlab._memory.on_x), and a window's padded rows that would not fit in
+# the allowance are never copied (_tile_im2col takes the taps instead). A
+# result larger than the memory available fails at once (_require_result).
 _TILE_BYTES = 2 << 20
 _TILES_PER_THREAD = 2
 _FLOOR = 8 << 20

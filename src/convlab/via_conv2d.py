@@ -12,6 +12,19 @@ rearranged:
 
 The code below is written once over a handful of array operations
 (:class:`Ops`), so the same lines run on numpy's conv2d and on TensorFlow's.
+
+Memory: each identity makes an array of its own, ``G`` bytes, besides those
+given and returned (the largest, ``L``): for ``dx`` the zero-stretched ``dy``
+padded to the full correlation, for ``dw`` the padded input. Only the
+windows that overlap ``x`` enter it (:func:`convlab._memory.windows_on_x`:
+the others lie wholly in the padding and give nothing), so its size follows
+the data and the filter's span ``K_eff``, not the strides or the padding: at
+most ``N (H + K_eff - 1) (W + K_eff - 1) C_out`` numbers for ``dx`` and
+``N (H + 2 K_eff - 2) (W + 2 K_eff - 2) C_in`` for ``dw``. The numpy
+functions' extra memory stays within ``max(2 max(L, G), 8 MiB) + 2 G + 2 L``
+(the engine's bound with ``G`` counted, and the copies the identity makes),
+and where ``G`` cannot fit in the memory available they raise a
+:class:`MemoryError` saying so.
 """
 
 from __future__ import annotations

@@ -3,6 +3,10 @@
 Each check works on shapes and dtypes only, so a TensorFlow tensor on a GPU is never
 copied to the host just to be checked. Every error names the argument and the form
 that is accepted.
+
+Every size, stride, dilation and padding amount is at most :data:`LIMIT` (``2**31 - 1``):
+TensorFlow's kernels hold them in int32 and refuse larger ones, and below it no product
+of two of them overflows numpy's int64.
 """
 
 from __future__ import annotations
@@ -14,24 +18,82 @@ from typing import Any
 
 import numpy as np
 
-from convlab.geometry import Axis, resolve_axis, valid_input_sizes
+# geometry checks its own arguments with the helpers below: one import each way, so the
+# module objects, not their names, are imported
+from convlab import geometry
+
+#: The largest size, stride, dilation or padding amount (TensorFlow's int32 limit).
+LIMIT = 2**31 - 1
 
 FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 
-_LAYOUT = {
+LAYOUT = {
     "NHWC": "[batch, height, width, channels]",
     "NCHW": "[batch, channels, height, width]",
 }
-_FILTER_LAYOUT = "[filter_height, filter_width, in_channels, out_channels] (HWIO)"
+FILTER_LAYOUT = "[filter_height, filter_width, in_channels, out_channels] (HWIO)"
 
 
 def _is_int(value: Any) -> bool:
+    """An int (numpy's included, a 0-d integer array too), never a bool."""
+    if isinstance(value, np.ndarray):
+        return value.ndim == 0 and value.dtype.kind in "iu"
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+# the least value of each one-axis argument of convlab.geometry
+_AXIS_LEAST = {"size": 0, "out": 0, "pad_before": 0, "pad_after": 0, "kernel": 1, "stride": 1,
+               "dilation": 1}
+
+
+def whole(name: str, value: Any, least: int, most: int | None = LIMIT) -> int:
+    """Return ``value`` as a Python int if it is an int from ``least`` (0 or 1) to ``most``."""
+    accepted = f"{name} must be a {'non-negative' if least == 0 else 'positive'} int"
+    if most is not None:
+        accepted += f" at most {most}" + (" (2**31 - 1)" if most == LIMIT else "")
+    if not _is_int(value):
+        raise TypeError(f"{accepted}; got {value!r}")
+    if int(value) < least or (most is not None and int(value) > most):
+        raise ValueError(f"{accepted}; got {value!r}")
+    return int(value)
+
+
+def axis_ints(**values: Any) -> tuple[int, ...]:
+    """Return the one-axis ints ``values`` (``size=..., kernel=...``) as Python ints, in order.
+
+    ``size``, ``out`` and the pads may be 0; ``kernel``, ``stride`` and ``dilation`` start at
+    1; none exceeds :data:`LIMIT`.
+    """
+    return tuple(whole(name, value, _AXIS_LEAST[name]) for name, value in values.items())
+
+
+def axis_padding(value: Any) -> str | tuple[int, int]:
+    """Return ``"VALID"``, ``"SAME"`` or ``(before, after)``: one axis's padding."""
+    accepted = ("padding must be 'VALID', 'SAME' or explicit (before, after) for one axis, "
+                f"with non-negative ints at most {LIMIT}")
+    if isinstance(value, str):
+        if value.upper() in ("VALID", "SAME"):
+            return value.upper()
+        raise ValueError(f"{accepted}; got {value!r}")
+    if not isinstance(value, (Sequence, np.ndarray)):
+        raise TypeError(f"{accepted}; got {value!r}")
+    try:
+        flat = np.ndim(value) == 1
+    except ValueError:  # ragged nesting
+        flat = False
+    if not flat or len(value) != 2:
+        raise ValueError(f"{accepted}; got {value!r}")
+    if not all(_is_int(v) for v in value):
+        raise TypeError(f"{accepted}; got {value!r}")
+    before, after = (int(v) for v in value)
+    if min(before, after) < 0 or max(before, after) > LIMIT:
+        raise ValueError(f"{accepted}; got {value!r}")
+    return (before, after)
 
 
 def check_data_format(value: Any) -> str:
     """Return ``"NHWC"`` or ``"NCHW"``."""
-    if not isinstance(value, str) or value.upper() not in _LAYOUT:
+    if not isinstance(value, str) or value.upper() not in LAYOUT:
         raise ValueError(f"data_format must be 'NHWC' or 'NCHW', got {value!r}")
     return value.upper()
 
@@ -72,6 +134,11 @@ def window(value: Any, name: str, fmt: str) -> tuple[int, int]:
         raise ValueError(f"{accepted}; got {len(values)} values: {value!r}")
     if min(values) < 1:
         raise ValueError(f"{accepted}; got {value!r}: every entry must be at least 1")
+    if max(values) > LIMIT:
+        raise ValueError(
+            f"{accepted}; got {value!r}: every entry must be at most {LIMIT} (2**31 - 1, "
+            "TensorFlow's int32 limit)"
+        )
     return (values[0], values[1])
 
 
@@ -101,6 +168,8 @@ def padding(value: Any, fmt: str) -> str | tuple[tuple[int, int], tuple[int, int
         raise TypeError(f"{accepted}; got {value!r}")
     if any(int(v) < 0 for p in pairs for v in p):
         raise ValueError(f"{accepted}; got {value!r}: padding cannot be negative")
+    if any(int(v) > LIMIT for p in pairs for v in p):
+        raise ValueError(f"{accepted}; got {value!r}: padding cannot exceed {LIMIT} (2**31 - 1)")
     if len(pairs) == 4:
         if any(int(v) != 0 for i in range(4) if i not in spatial for v in pairs[i]):
             raise ValueError(f"{accepted}; got {value!r}: batch and channel padding must be 0")
@@ -110,11 +179,13 @@ def padding(value: Any, fmt: str) -> str | tuple[tuple[int, int], tuple[int, int
 
 
 def float_dtype(name: str, dtype: Any) -> np.dtype:
-    """Return ``dtype`` if it is float16, float32 or float64."""
+    """Return ``dtype`` in native byte order if it is float16, float32 or float64."""
     try:
         dt = np.dtype(dtype)
     except TypeError:
         dt = None
+    if dt is not None and dt.kind == "f" and not dt.isnative:
+        dt = dt.newbyteorder("=")
     if dt not in FLOAT_DTYPES:
         shown = dt.name if dt is not None else repr(dtype)
         if name == "dtype":
@@ -126,28 +197,35 @@ def float_dtype(name: str, dtype: Any) -> np.dtype:
     return dt
 
 
-def rank4(name: str, shape: tuple[int, ...], layout: str) -> tuple[int, int, int, int]:
-    """Return ``shape`` if it is 4-D with every dimension positive."""
+def rank4(name: str, shape: tuple[int, ...], layout: str,
+          least: int = 0) -> tuple[int, int, int, int]:
+    """Return ``shape`` if it is 4-D, every dimension from ``least`` to :data:`LIMIT`.
+
+    A dimension of 0 is an empty array, which TensorFlow computes with (an empty or
+    zero-filled result); :func:`_resolve` refuses the zeros it refuses.
+    """
     if len(shape) != 4:
         raise ValueError(f"{name} must be 4-D {layout}, got shape {tuple(shape)}")
-    if min(shape) < 1:
-        raise ValueError(f"{name} must have every dimension at least 1, got shape {tuple(shape)}")
+    if min(shape) < least or max(shape) > LIMIT:
+        raise ValueError(
+            f"{name} must have every dimension from {least} to {LIMIT} (2**31 - 1), "
+            f"got shape {tuple(shape)}"
+        )
     return (int(shape[0]), int(shape[1]), int(shape[2]), int(shape[3]))
 
 
-def sizes(name: str, value: Any, layout: str) -> tuple[int, int, int, int]:
-    """Return the 4 positive ints of ``input_sizes``, ``filter_sizes`` or ``output_shape``."""
-    accepted = f"{name} must be 4 positive ints {layout}"
+def sizes(name: str, value: Any, layout: str, least: int = 0) -> tuple[int, int, int, int]:
+    """Return the 4 ints of ``input_sizes``, ``filter_sizes`` or ``output_shape``."""
+    accepted = f"{name} must be 4 {'non-negative' if least == 0 else 'positive'} ints {layout}"
     try:
         values = list(np.asarray(value, dtype=object)) if np.ndim(value) == 1 else None
     except (TypeError, ValueError):
         values = None
     if values is None:
         raise TypeError(f"{accepted}; got {value!r}")
-    if not all(_is_int(v) or (isinstance(v, np.ndarray) and v.ndim == 0 and v.dtype.kind in "iu")
-               for v in values):
+    if not all(_is_int(v) for v in values):
         raise TypeError(f"{accepted}; got {value!r}")
-    return rank4(name, tuple(int(v) for v in values), layout)
+    return rank4(name, tuple(int(v) for v in values), layout, least)
 
 
 def to_nhwc(shape: tuple[int, int, int, int], fmt: str) -> tuple[int, int, int, int]:
@@ -172,8 +250,8 @@ class Conv:
 
     input_shape: tuple[int, int, int, int]
     filter_shape: tuple[int, int, int, int]
-    h: Axis
-    w: Axis
+    h: geometry.Axis
+    w: geometry.Axis
     data_format: str
     dtype: np.dtype
 
@@ -220,14 +298,25 @@ def _resolve(
     pad_w: str | tuple[int, int] = mode if isinstance(mode, str) else mode[1]
     _, hi, wi, ci = input_shape
     kh, kw, fi, _ = filter_shape
+    if min(kh, kw) < 1:
+        raise ValueError(
+            f"{names['filters']} must have a height and width of at least 1 (filters are "
+            f"{FILTER_LAYOUT}), got shape {filter_shape}; TensorFlow refuses empty filters"
+        )
     if ci != fi:
         raise ValueError(
             f"{names['input']} has {ci} channels but {names['filters']} expects {fi} "
-            f"(filters are {_FILTER_LAYOUT}); the in_channels axis must match"
+            f"(filters are {FILTER_LAYOUT}); the in_channels axis must match"
+        )
+    if ci < 1:
+        raise ValueError(
+            f"{names['input']} has 0 channels (and {names['filters']} 0 in_channels); "
+            "TensorFlow needs at least 1, though a batch, height, width or out_channels of 0 "
+            "give an empty result"
         )
     try:
-        h = resolve_axis(hi, kh, sh, pad_h, dh)
-        w = resolve_axis(wi, kw, sw, pad_w, dw)
+        h = geometry.resolve_axis(hi, kh, sh, pad_h, dh)
+        w = geometry.resolve_axis(wi, kw, sw, pad_w, dw)
     except ValueError as err:
         raise ValueError(f"{names['filters']} does not fit {names['input']}: {err}") from None
     return Conv(input_shape, filter_shape, h, w, fmt, dtype)
@@ -241,8 +330,8 @@ def forward(
     fmt = check_data_format(fmt)
     dtype = float_dtype("input", input_dtype)
     _same_dtype(("input", "filters"), dtype, float_dtype("filters", filter_dtype))
-    x_shape = to_nhwc(rank4("input", tuple(input_shape), _LAYOUT[fmt]), fmt)
-    w_shape = rank4("filters", tuple(filter_shape), _FILTER_LAYOUT)
+    x_shape = to_nhwc(rank4("input", tuple(input_shape), LAYOUT[fmt]), fmt)
+    w_shape = rank4("filters", tuple(filter_shape), FILTER_LAYOUT)
     names = {"input": "input", "filters": "filters"}
     return _resolve(x_shape, w_shape, strides, pad, fmt, dilations, dtype, names)
 
@@ -278,8 +367,8 @@ def conv_geometry(
     ((0, 1), (0, 1))
     """
     fmt = check_data_format(data_format)
-    x_shape = to_nhwc(sizes("input_shape", input_shape, _LAYOUT[fmt]), fmt)
-    w_shape = sizes("filter_shape", filter_shape, _FILTER_LAYOUT)
+    x_shape = to_nhwc(sizes("input_shape", input_shape, LAYOUT[fmt]), fmt)
+    w_shape = sizes("filter_shape", filter_shape, FILTER_LAYOUT)
     names = {"input": "input_shape", "filters": "filter_shape"}
     return _resolve(x_shape, w_shape, strides, padding, fmt, dilations, np.dtype(np.float64),
                     names)
@@ -305,9 +394,13 @@ def _out_backprop_matches(conv: Conv, dy_shape: tuple[int, int, int, int], names
         )
 
 
-def _input_size_hint(axis: Axis, out: int, pad: str | tuple[int, int], which: str) -> str:
-    ok = valid_input_sizes(out, axis.kernel, axis.stride, pad, axis.dilation)
-    listed = ", ".join(map(str, ok)) if ok else "none"
+def _input_size_hint(axis: geometry.Axis, out: int, pad: str | tuple[int, int],
+                     which: str) -> str:
+    first, stop = geometry.input_size_span(out, axis.kernel, axis.stride, pad, axis.dilation)
+    if stop - first > 10:  # consecutive: at a large stride, too many to list
+        listed = f"{first} to {stop - 1}"
+    else:
+        listed = ", ".join(map(str, range(first, stop))) or "none"
     return f"input {which}s that give {out}: {listed}"
 
 
@@ -321,9 +414,9 @@ def backprop_input(
     fmt = check_data_format(fmt)
     dtype = float_dtype(names["dy"], dy_dtype)
     _same_dtype((names["dy"], names["filters"]), dtype, float_dtype(names["filters"], filter_dtype))
-    x_shape = to_nhwc(sizes(names["sizes"], input_sizes, _LAYOUT[fmt]), fmt)
-    w_shape = rank4(names["filters"], tuple(filter_shape), names.get("layout", _FILTER_LAYOUT))
-    dy = rank4(names["dy"], tuple(dy_shape), _LAYOUT[fmt])
+    x_shape = to_nhwc(sizes(names["sizes"], input_sizes, LAYOUT[fmt]), fmt)
+    w_shape = rank4(names["filters"], tuple(filter_shape), names.get("layout", FILTER_LAYOUT))
+    dy = rank4(names["dy"], tuple(dy_shape), LAYOUT[fmt])
     conv = _resolve(x_shape, w_shape, strides, pad, fmt, dilations, dtype,
                     {"input": names["sizes"], "filters": names["filters"]})
     try:
@@ -349,9 +442,9 @@ def backprop_filter(
     fmt = check_data_format(fmt)
     dtype = float_dtype("input", input_dtype)
     _same_dtype(("input", "out_backprop"), dtype, float_dtype("out_backprop", dy_dtype))
-    x_shape = to_nhwc(rank4("input", tuple(input_shape), _LAYOUT[fmt]), fmt)
-    w_shape = sizes("filter_sizes", filter_sizes, _FILTER_LAYOUT)
-    dy = rank4("out_backprop", tuple(dy_shape), _LAYOUT[fmt])
+    x_shape = to_nhwc(rank4("input", tuple(input_shape), LAYOUT[fmt]), fmt)
+    w_shape = sizes("filter_sizes", filter_sizes, FILTER_LAYOUT)
+    dy = rank4("out_backprop", tuple(dy_shape), LAYOUT[fmt])
     conv = _resolve(x_shape, w_shape, strides, pad, fmt, dilations, dtype,
                     {"input": "input", "filters": "filter_sizes"})
     _out_backprop_matches(conv, dy, {"dy": "out_backprop", "filters": "filter_sizes"},
@@ -367,6 +460,6 @@ def gradients(
     conv = forward(input_shape, input_dtype, filter_shape, filter_dtype, strides, pad, fmt,
                    dilations)
     _same_dtype(("input", "out_backprop"), conv.dtype, float_dtype("out_backprop", dy_dtype))
-    dy = rank4("out_backprop", tuple(dy_shape), _LAYOUT[conv.data_format])
+    dy = rank4("out_backprop", tuple(dy_shape), LAYOUT[conv.data_format])
     _out_backprop_matches(conv, dy, {"dy": "out_backprop", "filters": "filters"}, "input")
     return conv

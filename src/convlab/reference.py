@@ -9,10 +9,16 @@ products, a tile of images or rows at a time, on every core, within a memory bud
 Shapes use NHWC names; with ``data_format="NCHW"`` the arrays are transposed on the
 way in and out. Filters are always HWIO: ``[filter_height, filter_width, in_channels,
 out_channels]``.
+
+Empty arrays are computed as TensorFlow computes them: a batch, height, width or
+out_channels of 0, or a filter longer than the padded input (0 output rows), give a
+result of the right shape that is empty or zero (a sum over nothing). The engine never
+sees them. Arrays of any byte order are read through a native copy, never changed.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -40,11 +46,19 @@ Padding = str | list[list[int]] | tuple[tuple[int, int], ...]
 
 def _array(value: ArrayLike, name: str) -> np.ndarray:
     try:
-        return np.asarray(value)
+        a = np.asarray(value)
     except (ValueError, TypeError) as err:
         raise TypeError(
             f"{name} must be an array of floats, got {type(value).__name__}: {err}"
         ) from None
+    if a.dtype.kind == "f" and not a.dtype.isnative:  # e.g. '>f4': BLAS wants native
+        a = a.astype(a.dtype.newbyteorder("="))
+    return a
+
+
+def _zeros(conv: _checks.Conv, nhwc_shape: tuple[int, int, int, int]) -> Array:
+    """A result with no terms in its sums, in ``conv``'s layout and dtype."""
+    return np.zeros(_checks.from_nhwc(nhwc_shape, conv.data_format), dtype=conv.dtype)
 
 
 def to_nhwc(a: Any, data_format: str) -> Any:
@@ -97,6 +111,8 @@ def conv2d(
     x, w = _array(input, "input"), _array(filters, "filters")
     conv = _checks.forward(x.shape, x.dtype, w.shape, w.dtype, strides, padding, data_format,
                            dilations)
+    if x.size == 0 or math.prod(conv.output_shape) == 0:  # windows of padding alone, or none
+        return _zeros(conv, conv.output_shape)
     y = _engine.conv2d(conv, to_nhwc(x, conv.data_format), w)
     return from_nhwc(y, conv.data_format)
 
@@ -117,6 +133,8 @@ def conv2d_loops(
     x, w = _array(input, "input"), _array(filters, "filters")
     conv = _checks.forward(x.shape, x.dtype, w.shape, w.dtype, strides, padding, data_format,
                            dilations)
+    if x.size == 0 or math.prod(conv.output_shape) == 0:
+        return _zeros(conv, conv.output_shape)
     x, w = to_nhwc(_compute(x), conv.data_format), _compute(w)
     y = definitions.conv2d_loops(conv, x, w)
     return from_nhwc(y.astype(conv.dtype), conv.data_format)
@@ -158,6 +176,8 @@ def conv2d_backprop_input(
     w, dy = _array(filters, "filters"), _array(out_backprop, "out_backprop")
     conv = _checks.backprop_input(input_sizes, w.shape, w.dtype, dy.shape, dy.dtype, strides,
                                   padding, data_format, dilations)
+    if dy.size == 0 or math.prod(conv.input_shape) == 0:
+        return _zeros(conv, conv.input_shape)
     dx = _engine.conv2d_backprop_input(conv, w, to_nhwc(dy, conv.data_format))
     return from_nhwc(dx, conv.data_format)
 
@@ -193,6 +213,9 @@ def conv2d_backprop_filter(
     x, dy = _array(input, "input"), _array(out_backprop, "out_backprop")
     conv = _checks.backprop_filter(x.shape, x.dtype, filter_sizes, dy.shape, dy.dtype, strides,
                                    padding, data_format, dilations)
+    if x.size == 0 or dy.size == 0:
+        # HWIO in every layout; TF 2.21's CPU kernel leaves this uninitialised
+        return np.zeros(conv.filter_shape, dtype=conv.dtype)
     x, dy = to_nhwc(x, conv.data_format), to_nhwc(dy, conv.data_format)
     return _engine.conv2d_backprop_filter(conv, x, dy)
 
@@ -232,5 +255,7 @@ def conv2d_transpose(
              "layout": "[height, width, output_channels, in_channels]", "last_axis": "in_channels"}
     conv = _checks.backprop_input(output_shape, w.shape, w.dtype, dy.shape, dy.dtype, strides,
                                   padding, data_format, dilations, names=names)
+    if dy.size == 0 or math.prod(conv.input_shape) == 0:
+        return _zeros(conv, conv.input_shape)
     dx = _engine.conv2d_backprop_input(conv, w, to_nhwc(dy, conv.data_format))
     return from_nhwc(dx, conv.data_format)

@@ -189,13 +189,6 @@ def _tensorflow() -> tuple[Any, str]:
         return None, f"TensorFlow failed to import: {err}"
 
 
-def _shape(text: str, value: Any) -> tuple[int, ...]:
-    try:
-        return tuple(int(v) for v in value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{text} must be 4 ints, got {value!r}") from None
-
-
 def verify(
     input_shape: Sequence[int] = (2, 9, 9, 3),
     filter_shape: Sequence[int] = (3, 3, 3, 4),
@@ -212,9 +205,9 @@ def verify(
 
     Parameters
     ----------
-    input_shape : 4 ints
+    input_shape : 4 positive ints
         Shape of ``x`` in ``data_format`` order.
-    filter_shape : 4 ints
+    filter_shape : 4 positive ints
         ``[KH, KW, C_in, C_out]``.
     strides, padding, dilations, data_format
         As in :func:`convlab.conv2d`.
@@ -224,9 +217,9 @@ def verify(
         Where the TensorFlow rows run: ``"auto"`` picks a GPU when TensorFlow sees one,
         ``"all"`` gives rows for the CPU and every GPU kind present.
     seed : int
-        Seed of ``np.random.default_rng`` for ``x``, ``w`` and ``dy``.
+        Seed of ``np.random.default_rng`` for ``x``, ``w`` and ``dy`` (0 or more).
     repeat : int
-        Timed runs per method after one warm-up; the best is reported.
+        Timed runs per method after one warm-up (1 or more); the best is reported.
 
     Returns
     -------
@@ -244,12 +237,20 @@ def verify(
     dt = _checks.float_dtype("dtype", dtype)
     if not isinstance(device, str) or device.lower() not in ("auto", "cpu", "gpu", "all"):
         raise ValueError(f"device must be 'auto', 'cpu', 'gpu' or 'all', got {device!r}")
-    if not isinstance(repeat, int) or repeat < 1:
-        raise ValueError(f"repeat must be a positive int, got {repeat!r}")
-    in_shape, f_shape = _shape("input_shape", input_shape), _shape("filter_shape", filter_shape)
-    conv = _checks.forward(in_shape, dt, f_shape, dt, strides, padding, data_format, dilations)
-    fmt = conv.data_format
+    seed = _checks.whole("seed", seed, 0, most=None)
+    repeat = _checks.whole("repeat", repeat, 1, most=None)
+    fmt = _checks.check_data_format(data_format)
+    # the arrays are drawn at random, so their shapes must be positive: the empty cases are
+    # held to TensorFlow by the tests
+    in_shape = _checks.sizes("input_shape", input_shape, _checks.LAYOUT[fmt], least=1)
+    f_shape = _checks.sizes("filter_shape", filter_shape, _checks.FILTER_LAYOUT, least=1)
+    conv = _checks.conv_geometry(in_shape, f_shape, strides, padding, fmt, dilations)
     out_shape = _checks.from_nhwc(conv.output_shape, fmt)
+    if 0 in out_shape:
+        raise ValueError(
+            f"with filter_shape {f_shape}, input_shape {in_shape} gives an empty output "
+            f"{out_shape} (the filter is longer than the padded input): nothing to compare"
+        )
 
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(in_shape).astype(dt)

@@ -77,7 +77,8 @@ lab: $(STAMP)
 	@echo "make lab: the chapters are in book/, the reader's edition in _build/notebooks/,"
 	@echo "          the student edition in _build/student/"
 	TF_CPP_MIN_LOG_LEVEL=2 PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter lab \
-		--ServerApp.root_dir="$(CURDIR)" --ServerApp.default_url=/lab/tree/book $(LAB_ARGS)
+		--ServerApp.root_dir="$(CURDIR)" --ServerApp.default_url=/lab/tree/book \
+		--ServerApp.contents_manager_class=convlab._lab.LabContents $(LAB_ARGS)
 
 ## the reader's edition: every chapter as a notebook that carries the whole page (the code
 ## the chapter includes, equation numbers, exercises, solutions collapsed), no MyST left

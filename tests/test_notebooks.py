@@ -136,3 +136,39 @@ def test_a_missing_package_is_named(book):
     errors = _run(nb)
     assert len(errors) == 1 and "no_such_package_x" in errors[0]
     assert 'pip install "convlab[notebooks]"' in errors[0]
+
+
+def test_both_editions_carry_the_kernel_s_language_info(tmp_path, book):
+    """JupyterLab copies the kernel's language_info into a notebook when the kernel starts;
+    a notebook that already has it opens without the unsaved mark."""
+    from ipykernel.ipkernel import IPythonKernel
+
+    path = ROOT / "book" / "output-size.md"
+    for nb in (notebooks.reader_notebook(path, book), student.student_notebook(path, book)):
+        assert nb.metadata["language_info"] == IPythonKernel.language_info
+
+
+def test_make_lab_serves_every_notebook_with_the_kernel_s_language_info(tmp_path):
+    """make lab's contents manager: the .md chapters (through Jupytext) and notebooks
+    written by another Python come with what the kernel will report, so nothing changes."""
+    import asyncio
+
+    from ipykernel.ipkernel import IPythonKernel
+
+    from convlab._lab import LabContents
+
+    (tmp_path / "chapter.md").write_text(
+        (ROOT / "book" / "output-size.md").read_text(encoding="utf-8"), encoding="utf-8")
+    old = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")])
+    old.metadata = {"kernelspec": {"name": "python3", "language": "python",
+                                   "display_name": "Python 3"},
+                    "language_info": {"name": "python", "version": "3.8.0"}}
+    nbformat.write(old, tmp_path / "old.ipynb")
+    manager = LabContents(root_dir=str(tmp_path))
+    for name in ("chapter.md", "old.ipynb"):
+        model = asyncio.run(manager.get(name))
+        assert model["type"] == "notebook"
+        assert model["content"]["metadata"]["language_info"] == IPythonKernel.language_info
+    assert "language_info" not in (tmp_path / "chapter.md").read_text(encoding="utf-8")
+    text = asyncio.run(manager.get("chapter.md", type="file"))
+    assert text["type"] == "file"

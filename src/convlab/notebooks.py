@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import platform
 import re
 import sys
 from dataclasses import dataclass, field
@@ -365,7 +366,21 @@ def finish(path: Path, cells: list[Any], metadata: dict[str, Any]) -> Any:
     out.metadata = {k: v for k, v in metadata.items() if k != "jupytext"}
     out.metadata.setdefault("kernelspec", {
         "display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"})
+    out.metadata["language_info"] = language_info()
     return out
+
+
+def language_info() -> dict[str, Any]:
+    """What ipykernel reports of its language. JupyterLab writes this into a notebook when
+    its kernel starts, which marks a notebook without it (or with another Python's) unsaved."""
+    try:
+        from ipykernel.ipkernel import IPythonKernel
+    except ImportError:
+        return {"name": "python", "version": platform.python_version(),
+                "mimetype": "text/x-python", "file_extension": ".py",
+                "codemirror_mode": {"name": "ipython", "version": 3},
+                "pygments_lexer": "ipython3", "nbconvert_exporter": "python"}
+    return dict(IPythonKernel.language_info)
 
 
 def _split_solutions(text: str) -> list[tuple[str, str]]:

@@ -124,7 +124,14 @@ def test_the_reader_s_notebook_runs(path, book):
 @pytest.mark.parametrize("path", [p for p in CHAPTERS if p.stem not in
                                   student.INSTRUCTOR_ONLY], ids=lambda p: p.stem)
 def test_the_student_s_notebook_runs(path, book):
-    assert _run(student.student_notebook(path, book)) == []
+    nb = student.student_notebook(path, book)
+    assert _run(nb) == []
+    shown = [o.get("data", {}).get("text/html", "") for c in nb.cells if c.cell_type == "code"
+             for o in c.get("outputs", [])]
+    questions = [h for h in shown if "data-quiz" in h]
+    assert ("quiz." in path.read_text(encoding="utf-8")) == bool(questions)
+    for text in questions:  # the student edition's questions do not show their answers
+        assert "Show the answer" not in text and "&quot;hidden&quot;:true" in text
 
 
 def test_a_missing_package_is_named(book):

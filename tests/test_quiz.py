@@ -156,3 +156,123 @@ def test_feedback_in_a_real_browser_from_the_keyboard() -> None:
         assert shape.locator(".cvq-feedback").inner_text() == "✔ Right. like x"
         browser.close()
     assert not errors and not [u for u in requests if not u.startswith(("about:", "data:"))]
+
+
+# ---------------------------------------------------------------------------------------
+# the student edition: answers out of sight, feedback still at once
+
+
+@pytest.fixture
+def hidden():
+    quiz.hide_answers()
+    yield
+    quiz.hide_answers(False)
+
+
+HIDDEN = [
+    ("choice", lambda: quiz.choice("Which side?", ["before", ("after", "no: that is PyTorch")],
+                                   answer=0, explain="TensorFlow puts it after: 4 zeros"),
+     ["1", "0"]),
+    ("number", lambda: quiz.number("How long?", 17, explain="(20 - 4)/1 + 1 = 17"),
+     ["16", "17"]),
+    ("shape", lambda: quiz.number("Shape?", (2, 7, 7, 3), explain="like x: (2, 7, 7, 3)"),
+     ["2, 7, 7, 4", "(2,7,7,3)"]),
+    ("float", lambda: quiz.number("A ratio?", 0.1 + 0.2, explain="0.3, nearly"),
+     ["0.3", "0.30000000000000004"]),
+    ("tolerance", lambda: quiz.number("About?", 0.35, tolerance=0.01, explain="0.35"),
+     ["0.37", "0.351"]),
+]
+
+
+@pytest.mark.parametrize("kind, make, tries", HIDDEN, ids=[h[0] for h in HIDDEN])
+def test_hidden_answers_are_not_in_the_html(kind, make, tries, hidden) -> None:
+    question = make()
+    text = question._repr_html_()
+    _, data = _parse(question)
+    assert data["hidden"] is True and "answer" not in data
+    assert "Show the answer" not in text and "<details>" not in text
+    assert question.explain not in html.unescape(text)
+    shown = html.unescape(re.sub(r"<[^>]*>", " ", re.sub(r"<(script|style)>.*?</\1>", "",
+                                                              text, flags=re.S)))
+    if kind != "choice":  # a choice shows every option, and nothing says which is right
+        assert question.answer_text not in shown
+    opaque = {"salt", "check", "explain"}
+    assert set(data) - opaque == ({"kind", "hidden", "why"} if kind == "choice" else
+                                  {"kind", "hidden", "count", "tol"})
+    assert isinstance(data["check"], int) and question.explain not in data["explain"]
+
+
+def test_the_hash_and_cipher_match_the_page_s(hidden) -> None:
+    """The Python halves agree with known values, so the browser test below is about JS."""
+    assert quiz._fnv("") == 2166136261 and quiz._fnv("a") == 0xE40C292C
+    assert quiz._js_exponential(5) == "5e+0" and quiz._js_exponential(-0.001) == "-1e-3"
+    assert quiz._js_exponential(1234.5) == "1.2345e+3" and quiz._js_exponential(0.0) == "0e+0"
+    assert quiz._js_exponential(1e21) == "1e+21" and quiz._js_exponential(2**60) == (
+        "1.152921504606847e+18")
+
+
+def test_bad_arguments_name_the_argument() -> None:
+    cases = [
+        (lambda: quiz.number("?", 1, tolerance="0.1"), TypeError, "tolerance"),
+        (lambda: quiz.number("?", 1, tolerance=float("nan")), ValueError, "tolerance"),
+        (lambda: quiz.number("?", 1, tolerance=float("inf")), ValueError, "tolerance"),
+        (lambda: quiz.number("?", 1, tolerance=True), TypeError, "tolerance"),
+        (lambda: quiz.number(None, 1), TypeError, "prompt"),
+        (lambda: quiz.number("  ", 1), ValueError, "prompt"),
+        (lambda: quiz.number("?", 1, explain=None), TypeError, "explain"),
+        (lambda: quiz.choice("?", [1, 2], answer=0), TypeError, "options"),
+        (lambda: quiz.choice("?", "ab", answer=0), TypeError, "options"),
+        (lambda: quiz.choice("?", ["a", ("b",)], answer=0), TypeError, "options"),
+        (lambda: quiz.choice("?", ["a", ("b", None)], answer=0), TypeError, "options"),
+        (lambda: quiz.choice("?", ["a", ""], answer=0), ValueError, "options"),
+        (lambda: quiz.choice(None, ["a", "b"], answer=0), TypeError, "prompt"),
+        (lambda: quiz.choice("?", ["a", "b"], answer=0, explain=3), TypeError, "explain"),
+        (lambda: quiz.choice("?", ["a", "b"], answer=True), ValueError, "answer"),
+        (lambda: quiz.number("?", float("nan")), ValueError, "answer"),
+        (lambda: quiz.hide_answers("yes"), TypeError, "hidden"),
+    ]
+    for make, error, name in cases:
+        with pytest.raises(error, match=f"^{name}:"):
+            make()
+
+
+@pytest.mark.browser
+def test_hidden_answers_still_check_in_a_real_browser(hidden) -> None:
+    """The page's hash and cipher agree with Python's: a wrong try says so, the right one
+    gets the explanation, deciphered."""
+    import os
+    import shutil
+
+    path = os.environ.get("CONVLAB_CHROMIUM") or shutil.which("chromium")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not path:
+        if os.environ.get("CONVLAB_REQUIRE_BROWSER") == "1":
+            pytest.fail("CONVLAB_REQUIRE_BROWSER=1 but Debian's chromium is not installed")
+        pytest.skip("Debian's chromium is not installed")
+    questions = [make() for _, make, _ in HIDDEN]
+    body = "".join(q._repr_html_() for q in questions)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=path,
+                                    args=["--headless", "--no-sandbox", "--disable-gpu"])
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.set_content(f'<!doctype html><html lang="en"><body>{body}</body></html>')
+        pairs = zip(HIDDEN, questions, strict=True)
+        for k, ((kind, _, (wrong, right)), question) in enumerate(pairs):
+            root = page.locator(".cvq").nth(k)
+            feedback = root.locator(".cvq-feedback")
+            for typed, ok in ((wrong, False), (right, True)):
+                if kind == "choice":
+                    root.locator("button").nth(int(typed)).click()
+                else:
+                    root.locator("input").fill(typed)
+                    root.locator("input").press("Enter")
+                text = feedback.inner_text()
+                assert text.startswith("✔" if ok else "✘"), (kind, typed, text)
+                if ok:
+                    assert text == f"✔ Right. {question.explain}", kind
+                elif kind == "choice":
+                    assert "PyTorch" in text
+        browser.close()
+    assert not errors

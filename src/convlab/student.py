@@ -220,6 +220,11 @@ def student_notebook(path: Path, book: Book | None = None) -> Any:
             cells.append(cell)
     if in_solution:
         raise ValueError(f"{path}: a solution-start directive has no solution-end")
+    if any(c.cell_type == "code" and "quiz." in c.source for c in cells):
+        cells.insert(1, nbformat.v4.new_code_cell(
+            "from convlab import quiz\n\n"
+            "quiz.hide_answers()  # the questions check your answer but do not show it",
+            metadata={"tags": ["convlab-student"]}))
     return finish(path, cells, nb.metadata)
 
 
@@ -234,7 +239,9 @@ function returned, and a hint.
 The notebooks need convlab and its book dependencies (numpy, matplotlib, TensorFlow):
 from the convlab repository, `make lab` opens JupyterLab with everything installed.
 Every notebook runs top to bottom as it is: unfinished exercises report
-"not implemented yet".
+"not implemented yet". The concept questions check what you type or click at once, but
+their answers are not shown: no *Show the answer* box, and a right answer gets the
+explanation.
 """
 
 

@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -77,21 +78,22 @@ def test_dilations_2_shows_what_tensorflow_refuses_on_cpu(ctf, capsys):
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    pytest.param(["--input", "2,3,3"], r"input must be 4-D", id="input-3-ints"),
     pytest.param(["--input", "1,5,5,3", "--filter", "9,9,3,4", "--padding", "VALID"],
-                 r"filters does not fit input: the filter spans 9", id="filter-too-large"),
-    pytest.param(["--input", "1,5,5,2"], r"input has 2 channels but filters expects 3",
+                 r"--filter: filters does not fit input: the filter spans 9",
+                 id="filter-too-large"),
+    pytest.param(["--input", "1,5,5,2"], r"--input: input has 2 channels but filters expects 3",
                  id="channel-mismatch"),
-    pytest.param(["--strides", "0"], r"strides must be a positive int", id="strides-0"),
-    pytest.param(["--dilations", "1,2,3"], r"dilations must be .*got 3 values",
-                 id="dilations-3-ints"),
-    pytest.param(["--repeat", "0"], r"repeat must be a positive int", id="repeat-0"),
+    pytest.param(["--strides", "2,1,1,1"], r"--strides: strides must be .*the batch and channel "
+                 r"entries must be 1", id="strides-4-with-batch-2"),
+    pytest.param(["--data-format", "NCHW", "--input", "1,5,5,3"],
+                 r"--input: input has 5 channels but filters expects 3", id="nchw-channels"),
 ])
-def test_bad_argument_exits_2_with_an_error_naming_it(capsys, argv, message):
+def test_a_configuration_verify_refuses_exits_2_naming_the_option(capsys, argv, message):
     code, out, err = verify(capsys, *argv)
     assert code == 2
     assert out == ""
-    assert re.match(r"convlab verify: error: " + message, err), err
+    assert re.match(r"convlab verify: " + message, err), err
+    assert err.count("\n") == 1
 
 
 def test_gpu_without_a_gpu_exits_2(ctf, capsys):
@@ -99,22 +101,170 @@ def test_gpu_without_a_gpu_exits_2(ctf, capsys):
         pytest.skip("TensorFlow sees a GPU here")
     code, _, err = verify(capsys, "--repeat", "1", "--device", "gpu")
     assert code == 2
-    assert "no GPU" in err
+    assert err.startswith("convlab verify: --device: ") and "no GPU" in err
 
 
-@pytest.mark.parametrize(("argv", "option"), [
-    pytest.param(["verify", "--padding", "FOO"], "--padding", id="padding-FOO"),
-    pytest.param(["verify", "--padding", "1,2,3"], "--padding", id="padding-3-ints"),
-    pytest.param(["verify", "--input", "2,x,3,3"], "--input", id="input-not-ints"),
-    pytest.param(["verify", "--dtype", "int32"], "--dtype", id="dtype-int32"),
-    pytest.param(["verify", "--data-format", "HWC"], "--data-format", id="data-format-HWC"),
-    pytest.param([], "command", id="no-command"),
+BIG = str(2**64)
+DIGITS = "9" * 5000  # more digits than Python turns into an int by default
+
+# (argv, the option the error must name): each is bad input, so exit 2 and one line
+MALFORMED = [
+    (["verify", "--input", "2,x,3,3"], "--input"),
+    (["verify", "--input", "1,5.5,5,3"], "--input"),
+    (["verify", "--input", "2,3,3"], "--input"),
+    (["verify", "--input", "1,5,5,3,1"], "--input"),
+    (["verify", "--input", "0,5,5,3"], "--input"),
+    (["verify", "--input=-1,5,5,3"], "--input"),
+    (["verify", "--input", f"1,{BIG},5,3"], "--input"),
+    (["verify", "--input", f"1,{DIGITS},5,3"], "--input"),
+    (["verify", "--input", ""], "--input"),
+    (["verify", "--input", "1,,5,3"], "--input"),
+    (["verify", "--input", "1,\u0663,5,3"], "--input"),  # an Arabic-Indic 3
+    (["verify", "--input", "1,10000000,10000000,3"], "--input"),  # petabytes
+    (["verify", "--filter", "3,3,3"], "--filter"),
+    (["verify", "--filter", "3,3,0,4"], "--filter"),
+    (["verify", "--filter", "3,3,3,4e0"], "--filter"),
+    (["verify", "--strides", "0"], "--strides"),
+    (["verify", "--strides=-2"], "--strides"),
+    (["verify", "--strides", "1.5"], "--strides"),
+    (["verify", "--strides", "1,2,3"], "--strides"),
+    (["verify", "--strides", BIG], "--strides"),
+    (["verify", "--strides", "99999999999999999999"], "--strides"),
+    (["verify", "--dilations", "0"], "--dilations"),
+    (["verify", "--dilations", "1,2,3"], "--dilations"),
+    (["verify", "--dilations", "two"], "--dilations"),
+    (["verify", "--padding", "FULL"], "--padding"),
+    (["verify", "--padding", "1,2,3"], "--padding"),
+    (["verify", "--padding=-1,0,0,0"], "--padding"),
+    (["verify", "--padding", "-1,0,0,0"], "--padding"),
+    (["verify", "--padding", "1,2,3,x"], "--padding"),
+    (["verify", "--padding", f"{BIG},0,0,0"], "--padding"),
+    (["verify", "--padding", "0,100000000,0,100000000"], "--padding"),  # memory
+    (["verify", "--data-format", "HWC"], "--data-format"),
+    (["verify", "--data-format", "nhwc"], "--data-format"),
+    (["verify", "--dtype", "int32"], "--dtype"),
+    (["verify", "--device", "tpu"], "--device"),
+    (["verify", "--seed", "-1"], "--seed"),
+    (["verify", "--seed=-1"], "--seed"),
+    (["verify", "--seed", "1.5"], "--seed"),
+    (["verify", "--seed", "abc"], "--seed"),
+    (["verify", "--seed", BIG], "--seed"),
+    (["verify", "--seed"], "--seed"),
+    (["verify", "--repeat", "0"], "--repeat"),
+    (["verify", "--repeat", BIG], "--repeat"),
+    (["verify", "--repeat", "100000"], "--repeat"),
+    (["verify", "--stirdes", "2"], "--stirdes"),  # unrecognized
+    (["bench", "--repeat", "0"], "--repeat"),
+    (["bench", "--rounds", "-1"], "--rounds"),
+    (["bench", "--seed", "-1"], "--seed"),
+    (["bench", "--device", "tpu"], "--device"),
+    (["bench", "--json"], "--json"),
+    (["frobnicate"], "verify"),
+    ([], "verify"),
+]
+
+
+def one_line_naming(err: str, option: str, command: str | None) -> None:
+    assert "Traceback" not in err
+    assert err.endswith("\n") and err.count("\n") == 1, err
+    assert err.startswith(f"convlab {command}: " if command else "convlab: "), err
+    assert option in err, err
+
+
+@pytest.mark.parametrize(("argv", "option"), MALFORMED, ids=[" ".join(a)[:40] or "no command"
+                                                             for a, _ in MALFORMED])
+def test_a_malformed_option_exits_2_with_one_line_naming_it(capsys, monkeypatch, argv, option):
+    from convlab import __main__ as cli
+    from convlab import bench
+
+    def never(*args, **kwargs):
+        pytest.fail("bad input must be refused before any work")
+
+    monkeypatch.setattr(cli, "verify", never)
+    monkeypatch.setattr(bench, "run", never)
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    one_line_naming(err, option, argv[0] if argv[:1] in (["verify"], ["bench"]) else None)
+
+
+@pytest.mark.parametrize("where", ["directory", "under-a-file", "dir-as-file"])
+def test_bench_checks_json_can_be_written_before_it_runs(tmp_path, capsys, monkeypatch, where):
+    from convlab import bench
+
+    monkeypatch.setattr(bench, "run", lambda *a, **k: pytest.fail("ran before checking --json"))
+    (tmp_path / "file").write_text("x")
+    path = {"directory": tmp_path, "under-a-file": tmp_path / "file" / "b.json",
+            "dir-as-file": tmp_path / "file" / "sub" / "b.json"}[where]
+    assert main(["bench", "--quick", "--json", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    one_line_naming(err, "--json", "bench")
+    assert "cannot write" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]  # nothing left behind
+
+
+def test_bench_json_check_leaves_nothing_behind(tmp_path, capsys, monkeypatch):
+    from convlab import bench
+
+    monkeypatch.setattr(bench, "run", lambda *a, **k: (_ for _ in ()).throw(ValueError("stop")))
+    path = tmp_path / "a" / "b" / "bench.json"
+    assert main(["bench", "--quick", "--json", str(path)]) == 2
+    assert "convlab bench: error: stop" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # checked writable, then removed again
+    existing = tmp_path / "old.json"
+    existing.write_text("kept")
+    assert main(["bench", "--quick", "--json", str(existing)]) == 2
+    assert existing.read_text() == "kept"
+
+
+def test_every_parameter_of_verify_has_its_option():
+    import inspect
+
+    from convlab.__main__ import VERIFY_OPTIONS, _parser
+
+    assert set(VERIFY_OPTIONS) == set(inspect.signature(convlab.verify).parameters)
+    verify_parser = _parser()._subparsers._group_actions[0].choices["verify"]
+    options = {s for a in verify_parser._actions for s in a.option_strings}
+    assert set(VERIFY_OPTIONS.values()) <= options
+
+
+@pytest.mark.parametrize(("raised", "status", "words"), [
+    (ValueError("strides must be a positive int, got 0"), 2, "convlab verify: --strides: "),
+    (TypeError("input_shape must be 4 ints, got '1551'"), 2, "convlab verify: --input: "),
+    (ValueError("seed must be a non-negative int, got -1"), 2, "convlab verify: --seed: "),
+    (ValueError("data_format must be 'NHWC' or 'NCHW'"), 2, "convlab verify: --data-format: "),
+    (ValueError("array is too big; `arr.size * arr.dtype.itemsize` is larger"), 2,
+     "convlab verify: the request needs an array larger than numpy can make"),
+    (MemoryError("Unable to allocate 32.0 TiB for an array"), 2,
+     "convlab verify: the request needs more memory than this process can get (Unable to "
+     "allocate 32.0 TiB"),
+    (ZeroDivisionError("division by zero"), 2, "convlab verify: error: ZeroDivisionError: "),
+    (RuntimeError("line one\nline two"), 2, "convlab verify: error: line one line two"),
+    (KeyboardInterrupt(), 130, "convlab verify: interrupted"),
 ])
-def test_argparse_rejects_malformed_options(capsys, argv, option):
-    with pytest.raises(SystemExit) as info:
-        main(argv)
-    assert info.value.code == 2
-    assert option in capsys.readouterr().err
+def test_whatever_verify_raises_is_one_line(capsys, monkeypatch, raised, status, words):
+    from convlab import __main__ as cli
+
+    def raising(*args, **kwargs):
+        raise raised
+
+    monkeypatch.setattr(cli, "verify", raising)
+    assert main(["verify"]) == status
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith(words), err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_the_testers_huge_input_fails_fast_on_memory(capsys, monkeypatch):
+    from convlab import __main__ as cli
+
+    monkeypatch.setattr(cli, "_available_bytes", lambda: 4 * 2**30)
+    monkeypatch.setattr(cli, "verify", lambda *a, **k: pytest.fail("allocated"))
+    assert main(["verify", "--input", "1,100000,100000,3"]) == 2
+    err = capsys.readouterr().err
+    assert re.fullmatch(r"convlab verify: the request needs at least 745 GiB \(.*\), more than "
+                        r"the 4 GiB available; use a smaller --input, .*\n", err), err
 
 
 def test_exit_code_1_when_tolerances_are_zero(ctf, capsys, monkeypatch):
@@ -145,6 +295,25 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0", "TF_CPP_MIN_LOG_LEVEL": "2"}
     return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env,
                           timeout=300, check=False)
+
+
+@pytest.mark.parametrize(("args", "option"), [
+    (["verify", "--seed", "-1"], "--seed"),
+    (["verify", "--strides", "99999999999999999999"], "--strides"),
+    (["verify", "--input", "1,10000000,10000000,3"], "--input"),
+    (["bench", "--json", "{file}/b.json"], "--json"),
+    (["verify", "--padding", "SAME,"], "--padding"),
+])
+def test_the_installed_command_exits_2_with_one_line(tmp_path, args, option):
+    (tmp_path / "file").write_text("x")
+    args = [a.replace("{file}", str(tmp_path / "file")) for a in args]
+    script = Path(sys.executable).with_name("convlab")  # the entry point, where installed
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "convlab"]
+    result = subprocess.run([*command, *args], capture_output=True, text=True, timeout=120,
+                            check=False)
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    one_line_naming(result.stderr, option, args[0])
 
 
 def test_python_dash_m_convlab_verify(ctf):

@@ -1,61 +1,140 @@
-"""Command line: ``python -m convlab verify|bench ...`` (also the ``convlab`` script)."""
+"""Command line: ``python -m convlab verify|bench ...`` (also the ``convlab`` script).
+
+Exit status: 0 when every method agrees, 1 when one disagrees (``verify``), 2 for bad input
+(argparse's convention: a malformed option, a configuration convlab refuses, a request for
+more memory than the machine has), 130 when interrupted. Every error is one line on stderr
+naming the option, e.g. ``convlab verify: --strides: ...``; never a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import math
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
+from convlab import _checks
 from convlab.verify import verify
 
+#: The largest int an option takes: TensorFlow's sizes, strides and pads are int64.
+MAX_INT = 2**63 - 1
 
-def _ints(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated ints, got {text!r}") from None
+# verify()'s parameters and the options that set them; convlab's checks also say "input"
+# and "filters" for the first two
+VERIFY_OPTIONS = {"input_shape": "--input", "filter_shape": "--filter", "strides": "--strides",
+                  "padding": "--padding", "dilations": "--dilations",
+                  "data_format": "--data-format", "dtype": "--dtype", "device": "--device",
+                  "seed": "--seed", "repeat": "--repeat"}
+_VERIFY_WORDS = {**VERIFY_OPTIONS, "input": "--input", "filters": "--filter"}
+# bench.run()'s parameters that options set
+BENCH_OPTIONS = {"repeat": "--repeat", "rounds": "--rounds", "device": "--device",
+                 "seed": "--seed", "tf32": "--tf32"}
+_MAX_RUNS = 1000  # timed runs of a method a --repeat or --rounds may ask for
+
+
+class _BadInput(Exception):
+    """A one-line error about the command line (exit status 2); ``prog`` says whose."""
+
+    def __init__(self, message: str, prog: str = "") -> None:
+        super().__init__(message)
+        self.prog = prog
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, its errors raised as one line (no usage block) for :func:`main` to print."""
+
+    def error(self, message: str) -> NoReturn:
+        message = re.sub(r"^argument ([^:]+): ", r"\1: ", message)
+        if message.endswith(": expected one argument"):
+            option = message.split(":")[0].split("/")[-1]
+            message += f" (write {option}=VALUE for a value that starts with -)"
+        raise _BadInput(message, self.prog)
+
+
+def _shown(text: str, limit: int = 60) -> str:
+    """``repr(text)``, cut short if long: the option's value as the error quotes it."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text)} chars)"
+
+
+def _ints(text: str, counts: tuple[int, ...], least: int, what: str) -> tuple[int, ...]:
+    """The comma-separated ints of an option, each ``least`` to :data:`MAX_INT`, as many as
+    one of ``counts``; ``what`` is the accepted form, for the error."""
+    items = [v.strip() for v in text.split(",")]
+    if not all(re.fullmatch(r"[+-]?[0-9]+", v) for v in items):
+        raise argparse.ArgumentTypeError(f"must be {what}, got {_shown(text)}")
+    # more digits than Python converts is too large all the same
+    values = tuple(int(v) if len(v) < 100 else MAX_INT + 1 for v in items)
+    if min(values) < least:
+        raise argparse.ArgumentTypeError(f"must be {what}, got {_shown(text)}")
+    if max(values) > MAX_INT:
+        raise argparse.ArgumentTypeError(
+            f"must be {what}, got {_shown(text)}: each int must be at most 2**63 - 1 "
+            "(TensorFlow's int64)")
+    if len(values) not in counts:
+        raise argparse.ArgumentTypeError(
+            f"must be {what}, got {len(values)} int(s): {_shown(text)}")
+    return values
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    return _ints(text, (4,), 1, "4 positive ints separated by commas")
+
+
+def _window(text: str) -> tuple[int, ...]:
+    return _ints(text, (1, 2, 4), 1, "1, 2 or 4 positive ints separated by commas")
 
 
 def _padding(text: str) -> str | list[list[int]]:
-    if text.upper() in ("VALID", "SAME"):
-        return text.upper()
-    accepted = f"padding must be VALID, SAME or 4 ints top,bottom,left,right; got {text!r}"
-    try:
-        values = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(accepted) from None
-    if len(values) != 4:
-        raise argparse.ArgumentTypeError(accepted)
-    return [[values[0], values[1]], [values[2], values[3]]]
+    if text.strip().upper() in ("VALID", "SAME"):
+        return text.strip().upper()
+    t, b, left, r = _ints(text, (4,), 0, "VALID, SAME or 4 non-negative ints "
+                                         "top,bottom,left,right")
+    return [[t, b], [left, r]]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+def _seed(text: str) -> int:
+    return _ints(text, (1,), 0, "a non-negative int")[0]
+
+
+def _runs(text: str) -> int:
+    value = _ints(text, (1,), 1, "a positive int")[0]
+    if value > _MAX_RUNS:
+        raise argparse.ArgumentTypeError(f"must be a positive int up to {_MAX_RUNS}, got "
+                                         f"{_shown(text)}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
         prog="convlab", description="Check, and time, every way of computing conv2d's gradients."
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, title="commands",
+                                metavar="{verify,bench}")
     v = sub.add_parser(
         "verify",
         help="compute d_x and d_w every way on random data and compare",
         description="Compute d_x four ways and d_w three ways (numpy and TensorFlow) on "
         "seeded random data, compare each with a float64 reference, and check the adjoint "
-        "identity. Exits 1 if any method disagrees.",
+        "identity. Exits 1 if any method disagrees, 2 for bad input.",
     )
-    v.add_argument("--input", type=_ints, default=(2, 9, 9, 3),
+    v.add_argument("--input", type=_shape, default=(2, 9, 9, 3),
                    help="input shape in data-format order (default 2,9,9,3)")
-    v.add_argument("--filter", type=_ints, default=(3, 3, 3, 4),
+    v.add_argument("--filter", type=_shape, default=(3, 3, 3, 4),
                    help="filter shape KH,KW,C_in,C_out (default 3,3,3,4)")
-    v.add_argument("--strides", type=_ints, default=(2,), help="1 or 2 ints (default 2)")
+    v.add_argument("--strides", type=_window, default=(2,), help="1, 2 or 4 ints (default 2)")
     v.add_argument("--padding", type=_padding, default="SAME",
                    help="VALID, SAME or top,bottom,left,right (default SAME)")
-    v.add_argument("--dilations", type=_ints, default=(1,), help="1 or 2 ints (default 1)")
+    v.add_argument("--dilations", type=_window, default=(1,), help="1, 2 or 4 ints (default 1)")
     v.add_argument("--data-format", default="NHWC", choices=["NHWC", "NCHW"])
     v.add_argument("--dtype", default="float32", choices=["float16", "float32", "float64"])
     v.add_argument("--device", default="auto", choices=["auto", "cpu", "gpu", "all"])
-    v.add_argument("--seed", type=int, default=0)
-    v.add_argument("--repeat", type=int, default=3, help="timed runs per method (default 3)")
+    v.add_argument("--seed", type=_seed, default=0)
+    v.add_argument("--repeat", type=_runs, default=3, help="timed runs per method (default 3)")
     b = sub.add_parser(
         "bench",
         help="time the numpy reference, TensorFlow and the via-conv2d methods",
@@ -69,35 +148,188 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="layers of every size, from 1x8x8x8 to the four large ones (make bench)")
     b.add_argument("--quick", action="store_true",
                    help="tiny layers, one run each: checks that everything runs, not speed")
-    b.add_argument("--repeat", type=int, default=None,
+    b.add_argument("--repeat", type=_runs, default=None,
                    help="timed runs per method and round (default 5; --quick: 1)")
-    b.add_argument("--rounds", type=int, default=None,
+    b.add_argument("--rounds", type=_runs, default=None,
                    help="passes over the methods of a layer (default 3; --quick: 1)")
     b.add_argument("--device", default="all", choices=["all", "auto", "cpu", "gpu"],
                    help="where the TensorFlow rows run (default all: CPU, and GPU if any)")
     b.add_argument("--json", type=Path, default=Path("bench.json"),
-                   help="where to write the results (default bench.json)")
+                   help="where to write the results (default bench.json); checked before "
+                   "the run")
     b.add_argument("--tf32", action="store_true", help="allow TF32 for float32 on the GPU")
     b.add_argument("--onednn", action="store_true",
                    help="time TensorFlow's oneDNN CPU kernels (TF_ENABLE_ONEDNN_OPTS=1)")
-    b.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    if args.command == "bench":
-        return _bench(args)
+    b.add_argument("--seed", type=_seed, default=0)
+    return parser
 
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``convlab verify`` or ``convlab bench``; return the exit status.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments after the program name (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 all agree, 1 a method disagrees, 2 bad input or too little memory, 130
+        interrupted, 141 the reader of the output went away. ``--help`` exits 0 through
+        ``SystemExit`` as argparse does.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if a in ("verify", "bench")), None)
+    prog = f"convlab {command}" if command else "convlab"
+    try:
+        args = _parser().parse_args(argv)
+        return _verify(args) if args.command == "verify" else _bench(args)
+    except _BadInput as err:
+        # argparse's top-level parser reports a subcommand's unrecognized arguments
+        return _fail(f"{prog if err.prog in ('', 'convlab') else err.prog}: {err}")
+    except KeyboardInterrupt:
+        return _fail(f"{prog}: interrupted", 130)
+    except BrokenPipeError:
+        # the reader went away (e.g. `| head`): say nothing, and stop Python's own complaint
+        # when it flushes stdout at exit
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+
+
+def _fail(line: str, status: int = 2) -> int:
+    print(re.sub(r"\s*\n\s*", " ", line.strip()), file=sys.stderr)
+    return status
+
+
+def _explained(err: BaseException, words: dict[str, str]) -> _BadInput:
+    """``err`` as one line naming the option of the argument it is about.
+
+    convlab's errors begin with the argument's name ("strides must be ...", "input has
+    ...", "device='gpu' but ..."); a message that does not is not about one argument.
+    """
+    message = str(err) or type(err).__name__
+    names = "|".join(map(re.escape, sorted(words, key=len, reverse=True)))
+    found = re.match(rf"({names})\b", message)
+    return _BadInput(f"{words[found.group(1)]}: {message}" if found else f"error: {message}")
+
+
+def _unexpected(err: BaseException) -> _BadInput:
+    if type(err).__name__ == "ResourceExhaustedError":  # TensorFlow's out of memory
+        return _BadInput(f"out of memory in TensorFlow: {err}")
+    return _BadInput(f"error: {type(err).__name__}: {err}")
+
+
+def _available_bytes() -> int | None:
+    """Memory this process may still take: the least of the machine's and its limits."""
+    found = []
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    found.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        limit = int(Path("/sys/fs/cgroup/memory.max").read_text())
+        found.append(limit - int(Path("/sys/fs/cgroup/memory.current").read_text()))
+    except (OSError, ValueError):
+        pass
+    try:
+        import resource  # not on Windows
+    except ImportError:
+        return min(found) if found else None
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft != resource.RLIM_INFINITY:
+        try:
+            used = int(Path("/proc/self/statm").read_text().split()[0]) * os.sysconf(
+                "SC_PAGE_SIZE")
+        except (OSError, ValueError, IndexError):
+            used = 0
+        found.append(soft - used)
+    return min(found) if found else None
+
+
+def _needed_bytes(args: argparse.Namespace) -> int | None:
+    """A lower bound on what verify() holds at once: x, w and dy in the dtype, their
+    float64 copies, and the float64 references y, d_x and d_w; None if the sizes are refused
+    (verify() then says why)."""
+    try:
+        conv = _checks.conv_geometry(args.input, args.filter, list(args.strides), args.padding,
+                                     args.data_format, list(args.dilations))
+    except Exception:  # verify() reports the same arguments by name
+        return None
+    elements = sum(math.prod(s) for s in (args.input, args.filter, conv.output_shape))
+    return elements * (_checks.float_dtype("dtype", args.dtype).itemsize + 2 * 8)
+
+
+def _gib(n: int) -> str:
+    return f"{max(n, 0) / 2**30:.3g} GiB"
+
+
+# numpy's words for an array too large to address at all
+_TOO_BIG = r"array is too big|Maximum allowed dimension exceeded|maximum supported dimension"
+
+
+def _verify(args: argparse.Namespace) -> int:
+    smaller = "use a smaller --input, --filter, --padding, --strides or --dilations"
+    need, have = _needed_bytes(args), _available_bytes()
+    if need is not None and have is not None and need > have:
+        raise _BadInput(f"the request needs at least {_gib(need)} (x, w and dy, their float64 "
+                        f"copies and references), more than the {_gib(have)} available; "
+                        f"{smaller}")
     try:
         report = verify(
             args.input, args.filter, list(args.strides), args.padding, list(args.dilations),
             args.data_format, args.dtype, args.device, args.seed, args.repeat,
         )
     except (ValueError, TypeError, RuntimeError) as err:
-        print(f"convlab verify: error: {err}", file=sys.stderr)
-        return 2
+        if not re.search(_TOO_BIG, str(err)):
+            raise _explained(err, _VERIFY_WORDS) from None
+        raise _BadInput(f"the request needs an array larger than numpy can make ({err}); "
+                        f"{smaller}") from None
+    except MemoryError as err:
+        room = f", {_gib(have)} available" if have is not None else ""
+        raise _BadInput(f"the request needs more memory than this process can get "
+                        f"({err or 'MemoryError'}{room}); {smaller}") from None
+    except Exception as err:  # anything left is reported on one line all the same
+        raise _unexpected(err) from None
     print(report)
     return 0 if report.ok else 1
 
 
+def _json_writable(path: Path) -> None:
+    """Make sure ``--json`` can be written, leaving nothing behind; raise :class:`_BadInput`."""
+
+    def bad(why: str) -> _BadInput:
+        return _BadInput(f"--json: cannot write {_shown(str(path))}: {why}")
+
+    made: list[Path] = []
+    existed = os.path.lexists(path)
+    try:
+        if path.is_dir():
+            raise bad("it is a directory")
+        missing = [p for p in path.parents if not p.exists()]
+        for parent in reversed(missing):
+            parent.mkdir()
+            made.append(parent)
+        # appending changes nothing; O_NONBLOCK: a FIFO with no reader fails, never hangs
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NONBLOCK, 0o666))
+    except OSError as err:
+        raise bad(err.strerror or str(err)) from None
+    except ValueError as err:  # e.g. a NUL in the path
+        raise bad(str(err)) from None
+    finally:
+        with contextlib.suppress(OSError):
+            if not existed and os.path.lexists(path):
+                path.unlink()
+            for parent in reversed(made):
+                parent.rmdir()
+
+
 def _bench(args: argparse.Namespace) -> int:
+    _json_writable(args.json)
     # must precede TensorFlow's import; without effect if TensorFlow is already loaded
     if args.onednn:
         os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1"
@@ -113,12 +345,19 @@ def _bench(args: argparse.Namespace) -> int:
             device=args.device, pause=0.0 if quick else 0.15, warm_up=0.0 if quick else 0.1,
             seed=args.seed, tf32=args.tf32,
         )
-    except (ValueError, RuntimeError) as err:
-        print(f"convlab bench: error: {err}", file=sys.stderr)
-        return 2
+    except (ValueError, TypeError, RuntimeError) as err:
+        raise _explained(err, BENCH_OPTIONS) from None
+    except MemoryError as err:
+        raise _BadInput(f"out of memory: {err or 'MemoryError'}") from None
+    except Exception as err:  # anything left is reported on one line all the same
+        raise _unexpected(err) from None
     print(result)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(result.to_json() + "\n", encoding="utf-8")
+    try:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(result.to_json() + "\n", encoding="utf-8")
+    except OSError as err:
+        raise _BadInput(f"--json: cannot write {_shown(str(args.json))}: "
+                        f"{err.strerror or err}") from None
     print(f"\nwrote {args.json}")
     return 0
 

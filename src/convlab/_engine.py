@@ -391,20 +391,30 @@ def _gather_geometry(
         [(0, 0), *pads, (0, 0)], "NHWC", conv.dilations)
 
 
+Inside = tuple[list[tuple[int, int]], list[tuple[int, int]]]
+
+
+def _inside(conv: _checks.Conv) -> Inside:
+    """Each tap row's and tap column's windows on ``x``: ``Axis.inside``."""
+    kh, kw = conv.filter_shape[:2]
+    return ([conv.h.inside(a) for a in range(kh)],
+            [conv.w.inside(b) for b in range(kw)])
+
+
 def _tap_cells(
-    conv: _checks.Conv, tap: tuple[int, int], rows: slice
+    conv: _checks.Conv, tap: tuple[int, int], rows: slice, inside: Inside
 ) -> tuple[tuple[slice, slice], tuple[slice, slice]] | None:
     """Where tap ``(a, b)`` of output rows ``rows`` lands inside ``x``.
 
     Tap ``(a, b)`` of window ``(i, j)`` is on padded cell
     ``(s_h*i + d_h*a, s_w*j + d_w*b)``, which is ``x``'s cell
     ``(s_h*i + d_h*a - p_t, s_w*j + d_w*b - p_l)`` for the windows of
-    ``Axis.inside``. Returns the windows ``(rows, columns)``, rows counted
-    from ``rows.start``, and the cells of ``x`` they land on (strided
-    slices); None where none lands inside.
+    ``inside`` (:func:`_inside`). Returns the windows ``(rows, columns)``,
+    rows counted from ``rows.start``, and the cells of ``x`` they land on
+    (strided slices); None where none lands inside.
     """
     a, b = tap
-    (i0, i1), (j0, j1) = conv.h.inside(a), conv.w.inside(b)
+    (i0, i1), (j0, j1) = inside[0][a], inside[1][b]
     i0, i1 = max(i0, rows.start), min(i1, rows.stop)
     if i1 <= i0 or j1 <= j0:
         return None
@@ -442,12 +452,13 @@ def _backprop_input_taps(
     dy_n = dy[n]
     images = len(dy_n)
     sums = _sums(dx, n, w.dtype, scratch)
+    inside = _inside(conv)
     whole = images * oh * ow * c_in * w.itemsize <= budget
     if whole:  # one row per output position
         dy_rows = _compute(dy_n).reshape(-1, c_out)
         tap = scratch.empty("tap", (len(dy_rows), c_in), w.dtype)
     for a, b in np.ndindex(kh, kw):
-        found = _tap_cells(conv, (a, b), slice(0, oh))
+        found = _tap_cells(conv, (a, b), slice(0, oh), inside)
         if found is None:
             continue
         (i, j), (p, q) = found
@@ -487,6 +498,7 @@ def _backprop_input_col2im(
     sums.fill(0)
     row = ow * len(w_matrix) * w.itemsize  # the shares of one output row
     part_rows = max(budget // row, 1)
+    inside = _inside(conv)
     for m, r in _cut(len(dy_n), oh, part_rows):
         dy_rows = _compute(dy_n[m, r]).reshape(-1, c_out)
         shares = scratch.empty("shares", (len(w_matrix), len(dy_rows)),
@@ -494,7 +506,7 @@ def _backprop_input_col2im(
         np.matmul(w_matrix, dy_rows.T, out=shares)
         shares = shares.reshape(kh, kw, c_in, -1, r.stop - r.start, ow)
         for a, b in np.ndindex(kh, kw):
-            found = _tap_cells(conv, (a, b), r)
+            found = _tap_cells(conv, (a, b), r, inside)
             if found is not None:
                 (i, j), (p, q) = found
                 sums[:, m, p, q] += shares[a, b, :, :, i, j]

@@ -93,9 +93,11 @@ class Axis:
     def __post_init__(self) -> None:
         names = ("size", "kernel", "stride", "dilation")
         checked = [*_checks.axis_ints(**{n: getattr(self, n) for n in names})]
-        # SAME pads half the dilated kernel, which may exceed 2**31 - 1
+        # SAME pads up to a dilated kernel, which may exceed 2**31 - 1
         for name in ("pad_before", "pad_after"):
-            checked.append(_checks.whole(name, getattr(self, name), 0, None))
+            checked.append(
+                _checks.whole(name, getattr(self, name), 0, _checks.LIMIT**2)
+            )
         for name, value in zip((*names, "pad_before", "pad_after"), checked,
                                strict=True):
             object.__setattr__(self, name, value)  # numpy ints as ints

@@ -323,7 +323,8 @@ def _require_input_identity(conv: _checks.Conv) -> None:
         needed,
         f"grad_input_via_conv2d's out_backprop, zero-stretched "
         f"(stride - 1 zeros between neighbours) and padded to the full "
-        f"correlation (shape {gather})",
+        f"correlation (shape {gather}: H + K_eff - 1 rows, W + K_eff - 1 "
+        f"columns, the filter spanning K_eff = {_spans(crop)})",
         "conv2d_backprop_input computes the same gradient without it")
 
 
@@ -338,5 +339,15 @@ def _require_filter_identity(conv: _checks.Conv) -> None:
     padded = (n, crop.h.padded, crop.w.padded, c_in)
     _memory.require(
         2 * math.prod(padded) * _compute_bytes(conv),
-        f"grad_filter_via_conv2d's padded input (shape {padded}, twice)",
+        f"grad_filter_via_conv2d's padded input (shape {padded}, twice: "
+        f"from the first window on x to the end of the last, the filter "
+        f"spanning K_eff = {_spans(crop)})",
         "conv2d_backprop_filter computes the same gradient without it")
+
+
+def _spans(conv: _checks.Conv) -> str:
+    """The filter's span, ``'5 x 3'`` (with the dilations, if any)."""
+    spans = f"{conv.h.k_eff} x {conv.w.k_eff}"
+    if conv.dilations == (1, 1):
+        return spans
+    return f"{spans} at dilations {conv.dilations[0]} x {conv.dilations[1]}"

@@ -77,16 +77,22 @@ def test_dilations_2_shows_what_tensorflow_refuses_on_cpu(ctf, capsys):
     assert "5 not computed, each with the reason" in out
 
 
+# verify()'s messages name input_shape and filter_shape (convlab's checks: input, filters)
+INPUT, FILTER = r"input(_shape)?", r"filter(s|_shape)"
+
+
 @pytest.mark.parametrize(("argv", "message"), [
     pytest.param(["--input", "1,5,5,3", "--filter", "9,9,3,4", "--padding", "VALID"],
-                 r"--filter: filters does not fit input: the filter spans 9",
+                 rf"--filter: {FILTER} does not fit {INPUT}: the filter spans 9",
                  id="filter-too-large"),
-    pytest.param(["--input", "1,5,5,2"], r"--input: input has 2 channels but filters expects 3",
-                 id="channel-mismatch"),
+    pytest.param(["--input", "1,5,5,3", "--filter", "6,6,3,4", "--padding", "VALID"],
+                 rf"--filter: .*{FILTER}", id="empty-output"),
+    pytest.param(["--input", "1,5,5,2"], rf"--input: {INPUT} has 2 channels but {FILTER} "
+                 "expects 3", id="channel-mismatch"),
     pytest.param(["--strides", "2,1,1,1"], r"--strides: strides must be .*the batch and channel "
                  r"entries must be 1", id="strides-4-with-batch-2"),
     pytest.param(["--data-format", "NCHW", "--input", "1,5,5,3"],
-                 r"--input: input has 5 channels but filters expects 3", id="nchw-channels"),
+                 rf"--input: {INPUT} has 5 channels but {FILTER} expects 3", id="nchw-channels"),
 ])
 def test_a_configuration_verify_refuses_exits_2_naming_the_option(capsys, argv, message):
     code, out, err = verify(capsys, *argv)
@@ -116,6 +122,7 @@ MALFORMED = [
     (["verify", "--input", "0,5,5,3"], "--input"),
     (["verify", "--input=-1,5,5,3"], "--input"),
     (["verify", "--input", f"1,{BIG},5,3"], "--input"),
+    (["verify", "--input", f"1,{2**31},5,3"], "--input"),  # TensorFlow's limit, 2**31 - 1
     (["verify", "--input", f"1,{DIGITS},5,3"], "--input"),
     (["verify", "--input", ""], "--input"),
     (["verify", "--input", "1,,5,3"], "--input"),
@@ -129,6 +136,7 @@ MALFORMED = [
     (["verify", "--strides", "1.5"], "--strides"),
     (["verify", "--strides", "1,2,3"], "--strides"),
     (["verify", "--strides", BIG], "--strides"),
+    (["verify", "--strides", str(2**31)], "--strides"),
     (["verify", "--strides", "99999999999999999999"], "--strides"),
     (["verify", "--dilations", "0"], "--dilations"),
     (["verify", "--dilations", "1,2,3"], "--dilations"),
@@ -139,6 +147,7 @@ MALFORMED = [
     (["verify", "--padding", "-1,0,0,0"], "--padding"),
     (["verify", "--padding", "1,2,3,x"], "--padding"),
     (["verify", "--padding", f"{BIG},0,0,0"], "--padding"),
+    (["verify", "--padding", f"0,0,{2**31},0"], "--padding"),
     (["verify", "--padding", "0,100000000,0,100000000"], "--padding"),  # memory
     (["verify", "--data-format", "HWC"], "--data-format"),
     (["verify", "--data-format", "nhwc"], "--data-format"),
@@ -148,7 +157,7 @@ MALFORMED = [
     (["verify", "--seed=-1"], "--seed"),
     (["verify", "--seed", "1.5"], "--seed"),
     (["verify", "--seed", "abc"], "--seed"),
-    (["verify", "--seed", BIG], "--seed"),
+    (["verify", "--seed", DIGITS], "--seed"),
     (["verify", "--seed"], "--seed"),
     (["verify", "--repeat", "0"], "--repeat"),
     (["verify", "--repeat", BIG], "--repeat"),
@@ -259,12 +268,12 @@ def test_whatever_verify_raises_is_one_line(capsys, monkeypatch, raised, status,
 def test_the_testers_huge_input_fails_fast_on_memory(capsys, monkeypatch):
     from convlab import __main__ as cli
 
-    monkeypatch.setattr(cli, "_available_bytes", lambda: 4 * 2**30)
+    monkeypatch.setattr(cli._memory, "available", lambda: 4 * 2**30)
     monkeypatch.setattr(cli, "verify", lambda *a, **k: pytest.fail("allocated"))
     assert main(["verify", "--input", "1,100000,100000,3"]) == 2
     err = capsys.readouterr().err
-    assert re.fullmatch(r"convlab verify: the request needs at least 745 GiB \(.*\), more than "
-                        r"the 4 GiB available; use a smaller --input, .*\n", err), err
+    assert re.fullmatch(r"convlab verify: the request needs at least 745.1 GiB \(.*\), more "
+                        r"than the 4.0 GiB available; use a smaller --input, .*\n", err), err
 
 
 def test_exit_code_1_when_tolerances_are_zero(ctf, capsys, monkeypatch):

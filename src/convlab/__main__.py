@@ -18,11 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from convlab import _checks
+from convlab import _checks, _memory
 from convlab.verify import verify
-
-#: The largest int an option takes: TensorFlow's sizes, strides and pads are int64.
-MAX_INT = 2**63 - 1
 
 # verify()'s parameters and the options that set them; convlab's checks also say "input"
 # and "filters" for the first two
@@ -61,20 +58,24 @@ def _shown(text: str, limit: int = 60) -> str:
     return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text)} chars)"
 
 
-def _ints(text: str, counts: tuple[int, ...], least: int, what: str) -> tuple[int, ...]:
-    """The comma-separated ints of an option, each ``least`` to :data:`MAX_INT`, as many as
+def _ints(text: str, counts: tuple[int, ...], least: int, what: str,
+          most: int | None = _checks.LIMIT) -> tuple[int, ...]:
+    """The comma-separated ints of an option, each from ``least`` to ``most``, as many as
     one of ``counts``; ``what`` is the accepted form, for the error."""
     items = [v.strip() for v in text.split(",")]
     if not all(re.fullmatch(r"[+-]?[0-9]+", v) for v in items):
         raise argparse.ArgumentTypeError(f"must be {what}, got {_shown(text)}")
-    # more digits than Python converts is too large all the same
-    values = tuple(int(v) if len(v) < 100 else MAX_INT + 1 for v in items)
+    try:
+        values = tuple(int(v) for v in items)
+    except ValueError:  # more digits than Python turns into an int
+        raise argparse.ArgumentTypeError(
+            f"must be {what}, got {_shown(text)}: too many digits") from None
     if min(values) < least:
         raise argparse.ArgumentTypeError(f"must be {what}, got {_shown(text)}")
-    if max(values) > MAX_INT:
+    if most is not None and max(values) > most:
+        limit = " (2**31 - 1, TensorFlow's limit)" if most == _checks.LIMIT else ""
         raise argparse.ArgumentTypeError(
-            f"must be {what}, got {_shown(text)}: each int must be at most 2**63 - 1 "
-            "(TensorFlow's int64)")
+            f"must be {what}, got {_shown(text)}: each int must be at most {most}{limit}")
     if len(values) not in counts:
         raise argparse.ArgumentTypeError(
             f"must be {what}, got {len(values)} int(s): {_shown(text)}")
@@ -98,15 +99,11 @@ def _padding(text: str) -> str | list[list[int]]:
 
 
 def _seed(text: str) -> int:
-    return _ints(text, (1,), 0, "a non-negative int")[0]
+    return _ints(text, (1,), 0, "a non-negative int", most=None)[0]
 
 
 def _runs(text: str) -> int:
-    value = _ints(text, (1,), 1, "a positive int")[0]
-    if value > _MAX_RUNS:
-        raise argparse.ArgumentTypeError(f"must be a positive int up to {_MAX_RUNS}, got "
-                                         f"{_shown(text)}")
-    return value
+    return _ints(text, (1,), 1, f"a positive int up to {_MAX_RUNS}", most=_MAX_RUNS)[0]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -207,11 +204,15 @@ def _explained(err: BaseException, words: dict[str, str]) -> _BadInput:
     """``err`` as one line naming the option of the argument it is about.
 
     convlab's errors begin with the argument's name ("strides must be ...", "input has
-    ...", "device='gpu' but ..."); a message that does not is not about one argument.
+    ...", "device='gpu' but ...") or name a parameter of verify() that only it has
+    ("with filter_shape ..."); any other message is not about one option.
     """
     message = str(err) or type(err).__name__
     names = "|".join(map(re.escape, sorted(words, key=len, reverse=True)))
     found = re.match(rf"({names})\b", message)
+    own = [n for n in words if "_" in n]  # names no other message uses
+    if not found and own:  # then one anywhere ("with filter_shape (3, 3, 3, 4), ...")
+        found = re.search(rf"\b({'|'.join(own)})\b", message)
     return _BadInput(f"{words[found.group(1)]}: {message}" if found else f"error: {message}")
 
 
@@ -219,36 +220,6 @@ def _unexpected(err: BaseException) -> _BadInput:
     if type(err).__name__ == "ResourceExhaustedError":  # TensorFlow's out of memory
         return _BadInput(f"out of memory in TensorFlow: {err}")
     return _BadInput(f"error: {type(err).__name__}: {err}")
-
-
-def _available_bytes() -> int | None:
-    """Memory this process may still take: the least of the machine's and its limits."""
-    found = []
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    found.append(int(line.split()[1]) * 1024)
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        limit = int(Path("/sys/fs/cgroup/memory.max").read_text())
-        found.append(limit - int(Path("/sys/fs/cgroup/memory.current").read_text()))
-    except (OSError, ValueError):
-        pass
-    try:
-        import resource  # not on Windows
-    except ImportError:
-        return min(found) if found else None
-    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
-    if soft != resource.RLIM_INFINITY:
-        try:
-            used = int(Path("/proc/self/statm").read_text().split()[0]) * os.sysconf(
-                "SC_PAGE_SIZE")
-        except (OSError, ValueError, IndexError):
-            used = 0
-        found.append(soft - used)
-    return min(found) if found else None
 
 
 def _needed_bytes(args: argparse.Namespace) -> int | None:
@@ -264,21 +235,17 @@ def _needed_bytes(args: argparse.Namespace) -> int | None:
     return elements * (_checks.float_dtype("dtype", args.dtype).itemsize + 2 * 8)
 
 
-def _gib(n: int) -> str:
-    return f"{max(n, 0) / 2**30:.3g} GiB"
-
-
 # numpy's words for an array too large to address at all
 _TOO_BIG = r"array is too big|Maximum allowed dimension exceeded|maximum supported dimension"
 
 
 def _verify(args: argparse.Namespace) -> int:
     smaller = "use a smaller --input, --filter, --padding, --strides or --dilations"
-    need, have = _needed_bytes(args), _available_bytes()
+    need, have = _needed_bytes(args), _memory.available()
     if need is not None and have is not None and need > have:
-        raise _BadInput(f"the request needs at least {_gib(need)} (x, w and dy, their float64 "
-                        f"copies and references), more than the {_gib(have)} available; "
-                        f"{smaller}")
+        raise _BadInput(f"the request needs at least {_memory.size(need)} (x, w and dy, their "
+                        f"float64 copies and references), more than the {_memory.size(have)} "
+                        f"available; {smaller}")
     try:
         report = verify(
             args.input, args.filter, list(args.strides), args.padding, list(args.dilations),
@@ -290,7 +257,7 @@ def _verify(args: argparse.Namespace) -> int:
         raise _BadInput(f"the request needs an array larger than numpy can make ({err}); "
                         f"{smaller}") from None
     except MemoryError as err:
-        room = f", {_gib(have)} available" if have is not None else ""
+        room = f", {_memory.size(have)} available" if have is not None else ""
         raise _BadInput(f"the request needs more memory than this process can get "
                         f"({err or 'MemoryError'}{room}); {smaller}") from None
     except Exception as err:  # anything left is reported on one line all the same

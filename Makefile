@@ -55,12 +55,13 @@ $(MATHJAX): node_modules/.package-lock.json
 		$(CURDIR)/_vendor/mathjax/
 
 ## the book: every chapter executed; any warning or failing cell fails the build. The
-## download menu's .ipynb is the reader's edition (make notebooks)
+## download menu's .ipynb is the reader's edition (make notebooks), and the front page
+## offers convlab's wheel for readers without a clone
 book: $(STAMP) $(MATHJAX)
 	rm -rf $(BOOK_OUT)
 	TF_CPP_MIN_LOG_LEVEL=2 PATH="$(CURDIR)/$(BIN):$$PATH" \
 		$(BIN)/jupyter-book build . --all -W -n --keep-going
-	$(BIN)/python -m convlab.notebooks $(BOOK_OUT)/_sources/book > /dev/null
+	$(BIN)/python -m convlab.notebooks $(BOOK_OUT)/_sources/book --wheel $(BOOK_OUT)/book > /dev/null
 	@echo
 	@echo "The book is built. Open $(CURDIR)/$(BOOK_OUT)/index.html"
 
@@ -85,7 +86,8 @@ lab: $(STAMP)
 notebooks: $(STAMP)
 	$(BIN)/python -m convlab.notebooks _build/notebooks
 
-## the student edition: notebooks without solutions, exercise stubs kept, and a zip
+## the student edition: notebooks without solutions, exercise stubs kept, convlab's wheel
+## (for students without the clone), and a zip of the folder
 student: $(STAMP)
 	$(BIN)/python -m convlab.student _build/student $(if $(FORCE),--force)
 

@@ -170,6 +170,21 @@ def _check_no_page_exceeds_3_mb(site: Path) -> None:
         assert size < 3_000_000, f"{chapter}: {size} bytes with its images"
 
 
+def _check_the_front_page_offers_convlab_s_wheel(site: Path) -> None:
+    """Readers without a clone install what the downloaded notebooks need from it."""
+    import zipfile
+
+    from convlab.notebooks import WHEEL
+
+    intro = (site / "book" / "intro.html").read_text(encoding="utf-8")
+    assert f'href="{WHEEL}"' in intro  # beside the page
+    wheel = site / "book" / WHEEL
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "convlab/explorer_assets/explorer.js" in names and "convlab/quiz.py" in names
+    metadata = next(n for n in names if n.endswith("METADATA"))
+    assert "Provides-Extra: notebooks" in zipfile.ZipFile(wheel).read(metadata).decode()
+
+
 # One test, so that pytest-xdist never runs two builds of the same folder at once.
 def test_book_builds_strictly_and_loads_nothing_from_other_hosts() -> None:
     site = _build()
@@ -177,3 +192,4 @@ def test_book_builds_strictly_and_loads_nothing_from_other_hosts() -> None:
     _check_pages_load_nothing_from_other_hosts(site)
     _check_mathjax_is_served_by_the_site(site)
     _check_no_page_exceeds_3_mb(site)
+    _check_the_front_page_offers_convlab_s_wheel(site)

@@ -32,7 +32,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from convlab import __version__
+
 __all__ = ["Book", "build", "finish", "needs", "preamble", "reader_notebook", "unresolved"]
+
+WHEEL = f"convlab-{__version__}-py3-none-any.whl"
+INSTALL = f'pip install "{WHEEL}[notebooks]"'
+READER_INSTALL = "in the folder where you saved that wheel from the book's front page"
+STUDENT_INSTALL = "in the folder of these notebooks (the wheel comes with them)"
 
 _FENCE = re.compile(r"^(\s*)(`{3,}|:{3,})\{([\w-]+)\}(.*)$")
 _ROLE = re.compile(r"\{(eq|ref|doc|numref)\}`([^`]*)`")
@@ -354,12 +361,14 @@ def reader_notebook(path: Path, book: Book) -> Any:
     return finish(path, cells, nb.metadata)
 
 
-def finish(path: Path, cells: list[Any], metadata: dict[str, Any]) -> Any:
+def finish(path: Path, cells: list[Any], metadata: dict[str, Any],
+           install: str = READER_INSTALL) -> Any:
     """A chapter's notebook from its cells (either edition): what it needs first, after the
-    title; ids that stay the same on every build; the chapter's kernel."""
+    title, with ``install`` saying how to get it; ids that stay the same on every build; the
+    chapter's kernel."""
     import nbformat
 
-    cells[1:1] = preamble(path)
+    cells[1:1] = preamble(path, install)
     for index, new in enumerate(cells):  # stable ids: the same notebook bytes on every build
         new["id"] = f"{path.stem}-{index}"[-64:]
     out = nbformat.v4.new_notebook(cells=cells)
@@ -427,22 +436,51 @@ def needs(path: Path) -> list[str]:
     return out
 
 
-def preamble(path: Path) -> list[Any]:
-    """A notebook's first cells: what it needs, and a check that says so clearly."""
+def preamble(path: Path, install: str = READER_INSTALL) -> list[Any]:
+    """A notebook's first cells: what it needs, where to get it (``install`` says where
+    the wheel is), and a check that says so clearly."""
     import nbformat
 
     wanted = needs(path)
-    text = ("*This notebook is a chapter of the convlab book. It needs "
-            f"{', '.join(wanted)}: from a clone of the repository, `make lab` installs "
-            "them; otherwise `pip install \"convlab[notebooks]\"`. The cell below checks.*")
+    text = (f"*This notebook is a chapter of the convlab book. It needs "
+            f"{', '.join(wanted)}. From a clone of the repository, `make lab` installs "
+            f"them; otherwise run `{INSTALL}` {install}. The cell below checks.*")
+    hint = f"run {INSTALL} {install}, or make lab from a clone"
     code = (f"import importlib.util\n\nneeded = {wanted!r}\n"
             "missing = [m for m in needed if importlib.util.find_spec(m) is None]\n"
             "if missing:\n"
             "    raise ModuleNotFoundError(\n"
             "        f\"this notebook needs {', '.join(missing)}: \"\n"
-            "        'pip install \"convlab[notebooks]\" (or make lab from a clone)')")
+            f"        {hint!r})")
     return [nbformat.v4.new_markdown_cell(text),
             nbformat.v4.new_code_cell(code, metadata={"tags": ["convlab-needs"]})]
+
+
+def wheel(outdir: Path) -> Path:
+    """Build convlab's wheel (the package and the ``notebooks`` extra, for readers without
+    the clone) into ``outdir`` with pip, from the checkout convlab is imported from."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    source = Path(__file__).resolve().parents[2]
+    if not (source / "pyproject.toml").exists():
+        raise OSError(f"convlab is not imported from a checkout ({source} has no "
+                      "pyproject.toml), so there is no source to build its wheel from")
+    outdir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:  # a clean copy: no stale build/ is packed
+        copy = Path(tmp) / "convlab"
+        shutil.copytree(source / "src", copy / "src",
+                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        for name in ("pyproject.toml", "README.md"):
+            shutil.copy2(source / name, copy / name)
+        run = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                              "--wheel-dir", str(outdir.resolve()), str(copy)],
+                             capture_output=True, text=True)
+    target = outdir / WHEEL
+    if run.returncode or not target.exists():
+        raise OSError(f"pip could not build {WHEEL}: {run.stderr.strip()[-500:]}")
+    return target
 
 
 def build(outdir: Path, root: Path | None = None) -> list[Path]:
@@ -467,12 +505,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("outdir", type=Path, help="folder for the notebooks")
     parser.add_argument("--root", type=Path, default=None,
                         help="the repository root (default: the current folder)")
+    parser.add_argument("--wheel", type=Path, default=None, metavar="DIR",
+                        help=f"also build {WHEEL} into DIR, for readers without the clone")
     args = parser.parse_args(argv)
     root = args.root or Path.cwd()
     if not (root / "_toc.yml").exists():
         parser.error(f"--root {root} holds no _toc.yml: run from the repository root")
     for path in build(args.outdir, root):
         print(path)
+    if args.wheel is not None:
+        try:
+            print(wheel(args.wheel))
+        except OSError as err:
+            print(f"convlab.notebooks: {err}", file=sys.stderr)
+            return 1
     return 0
 
 

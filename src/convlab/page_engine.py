@@ -27,7 +27,7 @@ import numpy as np
 
 from convlab import reference
 from convlab._checks import conv_geometry
-from convlab.trace import OPERATIONS, trace
+from convlab.trace import OPERATIONS, trace, window_fits
 
 __all__ = ["EngineCheck", "compare", "fits", "node_traces", "random_settings"]
 
@@ -92,10 +92,10 @@ def random_settings(rng: np.random.Generator, big: float = 0.05) -> dict[str, An
 def fits(kw: dict[str, Any]) -> bool:
     """Whether the window fits the padded input (else trace and the page refuse)."""
     try:
-        conv_geometry((1, *np.broadcast_to(kw.get("input_size", 5), 2), 1),
-                      (*np.broadcast_to(kw.get("kernel_size", 3), 2), 1, 1),
-                      kw.get("strides", 1), _padding(kw.get("padding", "VALID")),
-                      dilations=kw.get("dilations", 1))
+        window_fits(conv_geometry((1, *np.broadcast_to(kw.get("input_size", 5), 2), 1),
+                                  (*np.broadcast_to(kw.get("kernel_size", 3), 2), 1, 1),
+                                  kw.get("strides", 1), _padding(kw.get("padding", "VALID")),
+                                  dilations=kw.get("dilations", 1)))
     except ValueError:
         return False
     return True

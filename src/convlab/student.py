@@ -57,7 +57,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from convlab.notebooks import Book, finish
+from convlab import notebooks
+from convlab.notebooks import STUDENT_INSTALL, Book, finish
 
 __all__ = ["INSTRUCTOR_ONLY", "STUB_TAG", "build", "chapters", "stub_source", "student_notebook"]
 
@@ -225,7 +226,7 @@ def student_notebook(path: Path, book: Book | None = None) -> Any:
             "from convlab import quiz\n\n"
             "quiz.hide_answers()  # the questions check your answer but do not show it",
             metadata={"tags": ["convlab-student"]}))
-    return finish(path, cells, nb.metadata)
+    return finish(path, cells, nb.metadata, STUDENT_INSTALL)
 
 
 _README = """# conv2d and its gradients: the student edition
@@ -236,8 +237,14 @@ with your code and run the cell; the checker under it says whether your function
 right, and if not, the smallest case it gets wrong, what was expected, what your
 function returned, and a hint.
 
-The notebooks need convlab and its book dependencies (numpy, matplotlib, TensorFlow):
-from the convlab repository, `make lab` opens JupyterLab with everything installed.
+The notebooks need convlab and what its notebooks use (numpy, matplotlib, ipywidgets,
+TensorFlow, JupyterLab). Its wheel comes with them: in this folder, run
+
+    pip install "WHEEL[notebooks]"
+    jupyter lab
+
+(in a virtual environment of its own, if you like). From the convlab repository,
+`make lab` opens JupyterLab with everything installed.
 Every notebook runs top to bottom as it is: unfinished exercises report
 "not implemented yet". The concept questions check what you type or click at once, but
 their answers are not shown: no *Show the answer* box, and a right answer gets the
@@ -282,8 +289,11 @@ def _changed(outdir: Path) -> list[Path]:
     return sorted(p for p in outdir.glob("*.ipynb") if written.get(p.name) != _digest(p))
 
 
-def build(outdir: Path, root: Path | None = None, *, force: bool = False) -> list[Path]:
-    """Write the student notebooks of ``root``'s book into ``outdir`` and ``outdir.zip``.
+def build(outdir: Path, root: Path | None = None, *, force: bool = False,
+          wheel: bool = False) -> list[Path]:
+    """Write the student notebooks of ``root``'s book into ``outdir`` and ``outdir.zip``;
+    with ``wheel``, convlab's wheel too, so that a student without the clone can install
+    what the notebooks need.
 
     Returns the notebooks written, in the order of ``_toc.yml``.
 
@@ -318,7 +328,10 @@ def build(outdir: Path, root: Path | None = None, *, force: bool = False) -> lis
         nbformat.write(nb, target)
         written.append(target)
     _record(outdir, written)
-    (outdir / "README.md").write_text(_README, encoding="utf-8")
+    (outdir / "README.md").write_text(_README.replace("WHEEL", notebooks.WHEEL),
+                                      encoding="utf-8")
+    if wheel:
+        notebooks.wheel(outdir)
     _zip(outdir)
     return written
 
@@ -333,9 +346,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="the book's root, holding _toc.yml (default: here)")
     parser.add_argument("--force", action="store_true",
                         help="overwrite notebooks changed since the last build")
+    parser.add_argument("--no-wheel", dest="wheel", action="store_false",
+                        help=f"leave out {notebooks.WHEEL} (students who have convlab)")
     args = parser.parse_args(argv)
     try:
-        written = build(args.outdir, args.root, force=args.force)
+        written = build(args.outdir, args.root, force=args.force, wheel=args.wheel)
     except (OSError, ValueError) as err:
         print(f"convlab.student: {err}", file=sys.stderr)
         return 1

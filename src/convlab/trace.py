@@ -101,6 +101,18 @@ _MASK = 0xFFFFFFFF
 MAX_CHANNELS = 3
 
 
+def window_fits(conv: Conv) -> None:
+    """Refuse a window longer than the padded input, as the page does: TensorFlow gives an
+    empty output there, which leaves nothing to trace."""
+    for axis in (conv.h, conv.w):
+        if axis.k_eff > axis.padded:
+            raise ValueError(
+                f"The window does not fit: the filter spans {axis.k_eff} (kernel "
+                f"{axis.kernel}, dilation {axis.dilation}) but the padded input is only "
+                f"{axis.padded} long ({axis.size} + {axis.pad_before} + {axis.pad_after} "
+                "padding). Use a smaller kernel or dilation, more padding, or SAME padding.")
+
+
 class _Draw:
     """Small integers from a seed, the same in Python and in the page's ``trace.js``.
 
@@ -330,6 +342,7 @@ def _setup(op: str, input_size: Any, kernel_size: Any, strides: Any, padding: An
         padding = ((int(padding), int(padding)), (int(padding), int(padding)))
     conv = conv_geometry((1, h, w, cin), (kh, kw, cin, cout), strides, padding,
                          dilations=dilations)
+    window_fits(conv)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise ValueError(f"seed must be an int, got {seed!r}")
     draw = _Draw(int(seed))

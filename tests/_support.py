@@ -90,11 +90,12 @@ class Config:
         return x, w, dy
 
     def fits(self) -> bool:
+        """Whether at least one window fits (the grids compare non-empty outputs; the empty
+        ones TensorFlow gives are compared in test_edges)."""
         try:
-            _ = self.output_hw
+            return min(self.output_hw) > 0
         except ValueError:
             return False
-        return True
 
 
 def ids(cfg: Config) -> str:

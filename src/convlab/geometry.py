@@ -53,8 +53,7 @@ def same_padding(
     """Return TensorFlow's ``"SAME"`` padding ``(before, after)`` on one axis.
 
     The total makes the output ``ceil(size / stride)`` long; an odd total puts
-    the
-    extra row or column *after* the input (bottom or right).
+    the extra row or column *after* the input (bottom or right).
 
     Examples
     --------

@@ -222,11 +222,12 @@ def grad_input_via_conv2d(
 ) -> Array:
     """Compute ``conv2d_backprop_input`` with ``conv2d`` alone.
 
-    Steps: insert ``s - 1`` zeros between the elements of ``out_backprop``;
-    pad it to the full correlation (crop where the forward padding exceeds the
-    kernel); turn the filter 180 degrees and swap its in/out channels; conv2d
-    with stride 1 and the
-    forward dilation, VALID.
+    Steps: keep the elements of ``out_backprop`` whose windows overlap the
+    input (the others lie wholly in the padding); insert ``s - 1`` zeros
+    between them; pad to the full correlation (crop where the forward padding
+    exceeds the kernel); turn the filter 180 degrees and swap its in/out
+    channels; conv2d with stride 1 and the forward dilation, VALID. Zero-size
+    arrays give zeros, as in TensorFlow.
 
     Parameters and result as :func:`convlab.conv2d_backprop_input`.
     """
@@ -265,11 +266,13 @@ def grad_filter_via_conv2d(
 ) -> Array:
     """Compute ``conv2d_backprop_filter`` with ``conv2d`` alone.
 
-    Steps: pad ``input`` as the forward pass does; view it as
-    ``[C_in, H, W, N]`` and ``out_backprop`` as a ``[OH, OW, N, C_out]``
-    filter, so the batch is summed over; conv2d with stride = forward dilation
-    and dilation = forward stride, VALID; crop to
-    the kernel size and view the result as HWIO.
+    Steps: keep the elements of ``out_backprop`` whose windows overlap the
+    input; pad ``input`` as the forward pass does, from the first of those
+    windows to the end of the last; view it as ``[C_in, H, W, N]`` and
+    ``out_backprop`` as a ``[OH, OW, N, C_out]`` filter, so the batch is
+    summed over; conv2d with stride = forward dilation and dilation = forward
+    stride, VALID; crop to the kernel size and view the result as HWIO.
+    Zero-size arrays give zeros, as in TensorFlow.
 
     Parameters and result as :func:`convlab.conv2d_backprop_filter`.
     """

@@ -30,6 +30,35 @@ checker                        the student's function
 ``check_grad_input``           ``fn(input_sizes, w, dy, strides, padding)``: ``d_x``
 ``check_conv2d_transpose``     ``fn(dy, w, output_shape, strides, padding)``, ``w`` as
                                ``[h, w, out, in]``
+``check_conv2d_1x1``           ``fn(x, w)``: a 1 x 1 conv2d (stride 1, VALID) as one matmul
+``check_window_cells``         ``fn(i, k, stride, dilation, pad_before, in_size)``: the
+                               cells of ``x`` that window ``i`` reads along one axis
+``check_conv2d_einsum``        ``fn(x, w, s)``: VALID conv2d as ``sliding_window_view`` and
+                               one ``einsum``
+``check_same_padding``         ``fn(in_size, k, stride, dilation)``: SAME's
+                               ``(before, after)``
+``check_valid_input_sizes``    ``fn(out_size, k, stride, dilation)``: every VALID input
+                               length with ``out_size`` outputs
+``check_output_padding``       ``fn(size, kernel, stride, padding)``: PyTorch's
+                               ``output_padding``
+``check_cell_readers``         ``fn(p, k, stride, pad_before, out_size)``: the
+                               ``(i, a)`` pairs whose window reads cell ``p``
+``check_full_padding``         ``fn(in_size, k, stride, dilation, padding)``: the gather's
+                               ``(before, after)`` padding of the stretched ``dy``
+``check_grad_input_1x1``       ``fn(dy, w)``: ``d_x`` of a 1 x 1 conv2d as one matmul
+``check_zero_cells``           ``fn(in_size, k, stride, padding)``: the zeros of the
+                               gather's input (square image and filter)
+``check_dw_positions``         ``fn(in_size, k, stride, dilation, padding)``: ``d_w``'s
+                               conv2d positions along the axis before the crop
+``check_grad_filter_1x1``      ``fn(x, dy)``: ``d_w`` of a 1 x 1 conv2d as one matmul
+``check_grad_filter_nchw``     ``fn(x, filter_sizes, dy, strides, padding)``: ``d_w``
+                               (HWIO) for NCHW ``x`` and ``dy``
+``check_coverage``             ``fn(size, k, stride)``: how many VALID windows read each
+                               cell of an axis
+``check_rows_reached``         ``fn(in_size, k, stride, dilation, padding)``: the rows of
+                               ``x`` some window reads
+``check_conv2d_macs``          ``fn(input_shape, filter_shape, strides, padding)``: the
+                               multiply-adds of ``tf.nn.conv2d``
 =============================  ==============================================================
 
 How a diagnosis is made
@@ -105,6 +134,82 @@ Diagnosis codes (:data:`DIAGNOSES`):
     dilation counted from 0 (``d = 1`` read as one gap) or the extent taken as ``d * k``.
 ``rounding``
     floor and ceiling confused (VALID rounds down, SAME rounds up), or no rounding at all.
+``reshape_order``
+    a reshape mixed pixels and channels (or in and out channels).
+``filter_transposed``
+    the (C_in, C_out) filter matrix was transposed.
+``pad_not_removed``
+    cells numbered in the padded input: pad_before not subtracted.
+``padding_cells_kept``
+    cells of the padding were listed as cells of x.
+``stride_dilation_swapped``
+    the stride was used between taps, the dilation between windows.
+``window_axes_order``
+    the einsum gave the window's axes the wrong letters.
+``stride_on_input``
+    the input was subsampled before the windows were taken.
+``stride_ignored``
+    the stride was ignored: a window at every position.
+``negative_padding``
+    a negative total padding was not clamped at 0.
+``same_stride_one``
+    the stride-1 total k_eff - 1 was used with a larger stride.
+``one_input_size``
+    one input length given, not all stride of them.
+``input_range``
+    the range of input lengths is off by one at one end.
+``modulo_offset``
+    size % stride taken, without subtracting where the lengths start.
+``valid_formula_for_same``
+    VALID's (size - k) % stride used for SAME too.
+``kernel_ignored``
+    SAME's (size - 1) % stride used for VALID too: the kernel left out.
+``counted_from_end``
+    the place counted from the longest input length, not the shortest.
+``pad_offset``
+    the padding offset left out or subtracted: x's cell p is p + pad_before.
+``window_past_end``
+    windows past the last output were counted.
+``forward_pads_kept``
+    the forward pads were not subtracted from k_eff - 1.
+``unreached_before``
+    the unreached rows were padded before instead of after.
+``counted_values``
+    the cells that hold a value were counted, not the zeros.
+``one_axis_only``
+    one axis counted: the grid is L x L and its values O x O.
+``no_extra_positions``
+    the positions the unreached rows add (r // d) were left out.
+``extra_not_divided``
+    the unreached rows r were not divided by the dilation.
+``span_not_taps``
+    the filter's span k_eff was counted instead of its k taps.
+``missing_filter_axes``
+    the (C_in, C_out) matrix was returned without the 1 x 1 axes.
+``product_order``
+    the product was dY.T @ X (C_out x C_in), not X.T @ dY.
+``layout_perms``
+    the NHWC recipe was run on NCHW arrays, permutations unchanged.
+``filter_layout_oihw``
+    d_w came back as PyTorch's [out, in, h, w], not HWIO.
+``interior_everywhere``
+    every cell got the interior count; cells near the ends have fewer.
+``window_length``
+    a window was taken as k + 1 cells long.
+``window_starts``
+    only the first cell of each window was listed.
+``unreached_included``
+    rows that no window reaches were listed too.
+``flops_not_macs``
+    FLOPs counted (2 per multiply-add), not multiply-adds.
+``count_no_batch``
+    the count left out the batch.
+``count_no_channels``
+    the count left out the input or the output channels.
+``input_positions``
+    input positions counted instead of output positions.
+``no_full_padding``
+    the full padding's cells were not counted.
 
 Examples
 --------
@@ -133,7 +238,13 @@ from typing import Any
 import numpy as np
 
 from convlab import tolerance
-from convlab.geometry import effective_kernel, output_size, same_padding
+from convlab.geometry import (
+    effective_kernel,
+    output_size,
+    resolve_axis,
+    same_padding,
+    valid_input_sizes,
+)
 from convlab.reference import (
     conv2d,
     conv2d_backprop_filter,
@@ -146,13 +257,29 @@ __all__ = [
     "CHECKERS",
     "DIAGNOSES",
     "CheckResult",
+    "check_cell_readers",
+    "check_conv2d_1x1",
+    "check_conv2d_einsum",
     "check_conv2d_im2col",
     "check_conv2d_loops",
+    "check_conv2d_macs",
     "check_conv2d_transpose",
+    "check_coverage",
+    "check_dw_positions",
+    "check_full_padding",
     "check_grad_filter",
+    "check_grad_filter_1x1",
+    "check_grad_filter_nchw",
     "check_grad_input",
+    "check_grad_input_1x1",
+    "check_output_padding",
     "check_output_size",
     "check_rot180",
+    "check_rows_reached",
+    "check_same_padding",
+    "check_valid_input_sizes",
+    "check_window_cells",
+    "check_zero_cells",
     "check_zero_insertion",
 ]
 
@@ -183,6 +310,45 @@ DIAGNOSES: dict[str, str] = {
     "no_dilation": "the dilation was ignored: k used instead of d*(k-1)+1",
     "dilation_convention": "the dilation was counted from 0, or the extent taken as d*k",
     "rounding": "floor and ceiling confused, or no rounding",
+    # the other exercises of the book
+    "reshape_order": "a reshape mixed pixels and channels (or in and out channels)",
+    "filter_transposed": "the (C_in, C_out) filter matrix was transposed",
+    "pad_not_removed": "cells numbered in the padded input: pad_before not subtracted",
+    "padding_cells_kept": "cells of the padding were listed as cells of x",
+    "stride_dilation_swapped": "the stride was used between taps, the dilation between windows",
+    "window_axes_order": "the einsum gave the window's axes the wrong letters",
+    "stride_on_input": "the input was subsampled before the windows were taken",
+    "stride_ignored": "the stride was ignored: a window at every position",
+    "negative_padding": "a negative total padding was not clamped at 0",
+    "same_stride_one": "the stride-1 total k_eff - 1 was used with a larger stride",
+    "one_input_size": "one input length given, not all stride of them",
+    "input_range": "the range of input lengths is off by one at one end",
+    "modulo_offset": "size % stride taken, without subtracting where the lengths start",
+    "valid_formula_for_same": "VALID's (size - k) % stride used for SAME too",
+    "kernel_ignored": "SAME's (size - 1) % stride used for VALID too: the kernel left out",
+    "counted_from_end": "the place counted from the longest input length, not the shortest",
+    "pad_offset": "the padding offset left out or subtracted: x's cell p is p + pad_before",
+    "window_past_end": "windows past the last output were counted",
+    "forward_pads_kept": "the forward pads were not subtracted from k_eff - 1",
+    "unreached_before": "the unreached rows were padded before instead of after",
+    "counted_values": "the cells that hold a value were counted, not the zeros",
+    "one_axis_only": "one axis counted: the grid is L x L and its values O x O",
+    "no_extra_positions": "the positions the unreached rows add (r // d) were left out",
+    "extra_not_divided": "the unreached rows r were not divided by the dilation",
+    "span_not_taps": "the filter's span k_eff was counted instead of its k taps",
+    "missing_filter_axes": "the (C_in, C_out) matrix was returned without the 1 x 1 axes",
+    "product_order": "the product was dY.T @ X (C_out x C_in), not X.T @ dY",
+    "layout_perms": "the NHWC recipe was run on NCHW arrays, permutations unchanged",
+    "filter_layout_oihw": "d_w came back as PyTorch's [out, in, h, w], not HWIO",
+    "interior_everywhere": "every cell got the interior count; cells near the ends have fewer",
+    "window_length": "a window was taken as k + 1 cells long",
+    "window_starts": "only the first cell of each window was listed",
+    "unreached_included": "rows that no window reaches were listed too",
+    "flops_not_macs": "FLOPs counted (2 per multiply-add), not multiply-adds",
+    "count_no_batch": "the count left out the batch",
+    "count_no_channels": "the count left out the input or the output channels",
+    "input_positions": "input positions counted instead of output positions",
+    "no_full_padding": "the full padding's cells were not counted",
 }
 
 _HINTS: dict[str, str] = {
@@ -243,6 +409,81 @@ _HINTS: dict[str, str] = {
                            "k_eff = d*(k - 1) + 1.",
     "rounding": "VALID: floor((i - k_eff)/s) + 1 (an incomplete window is dropped); SAME: "
                 "ceil(i/s). Use integer division: -(-i // s) is ceil.",
+    # the other exercises of the book
+    "reshape_order": "x.reshape(-1, C_in) has one pixel per row (NHWC keeps channels last) "
+                     "and w.reshape(C_in, C_out) one input channel per row; reshaping to "
+                     "(C_in, -1) or (C_out, C_in) scrambles them.",
+    "filter_transposed": "y = X @ W with W = w[0, 0], (C_in, C_out): no transpose in the "
+                         "forward pass.",
+    "pad_not_removed": "cell s*i + d*a of the padded input is cell s*i + d*a - pad_before "
+                       "of x.",
+    "padding_cells_kept": "keep only 0 <= index < in_size: the rest are padding zeros, not "
+                          "cells of x.",
+    "stride_dilation_swapped": "window i starts at s*i and its taps are d apart: "
+                               "s*i + d*a.",
+    "window_axes_order": "sliding_window_view(x, (kh, kw), axis=(1, 2)) has axes "
+                         "(n, i, j, c, a, b): the window's axes come last, after the "
+                         "channel. Name them in that order.",
+    "stride_on_input": "take every s-th window ([:, ::s, ::s] of the view), not the "
+                       "windows of every s-th pixel.",
+    "stride_ignored": "with stride s only every s-th position starts a window: window i "
+                      "starts at s*i.",
+    "negative_padding": "when the windows already fit, the formula goes negative: "
+                        "total = max(..., 0).",
+    "same_stride_one": "SAME wants ceil(i/s) outputs: total = max((ceil(i/s) - 1)*s + "
+                       "k_eff - i, 0), which is k_eff - 1 only for stride 1.",
+    "one_input_size": "the floor drops up to s - 1 cells: s input lengths, from "
+                      "s*(o - 1) + k_eff up, give o outputs.",
+    "input_range": "the first is s*(o - 1) + k_eff (the last window ends on the last "
+                   "cell), the last s - 1 more.",
+    "modulo_offset": "the lengths with one output start at k for VALID, at 1 for SAME: "
+                     "(size - k) % stride or (size - 1) % stride.",
+    "valid_formula_for_same": "SAME gives ceil(size/stride) outputs, so its lengths start "
+                              "at (out - 1)*stride + 1: (size - 1) % stride.",
+    "kernel_ignored": "VALID's lengths with one output start at (out - 1)*stride + k: "
+                      "(size - k) % stride.",
+    "counted_from_end": "output_padding counts from the shortest input length, which has "
+                        "output_padding 0.",
+    "pad_offset": "cell p of x is cell p + pad_before of the padded input: solve "
+                  "s*i + a = p + pad_before with 0 <= a < k.",
+    "window_past_end": "there are only out windows ((n - k) // s + 1 for VALID): none "
+                       "starts where it would run past the end.",
+    "forward_pads_kept": "full padding = (k_eff - 1 - pad_before, k_eff - 1 - pad_after "
+                         "+ r): the forward pads are already there, subtract them.",
+    "unreached_before": "the unreached rows r lie at the far end of the padded input: "
+                        "add them after.",
+    "counted_values": "count the zeros: all L*L cells minus the O*O values of dy.",
+    "one_axis_only": "the grid is square: L*L cells, O*O of them values, the rest zeros.",
+    "no_full_padding": "the gather reads the stretched dy with the full padding: "
+                       "L = in_size + k - 1 cells per axis.",
+    "no_extra_positions": "the padded x runs r rows past the last window, so d_w's "
+                          "conv2d (stride d) gives k + r // d positions: crop the extra.",
+    "extra_not_divided": "d_w's conv2d steps by the forward dilation d: the r extra rows "
+                         "give r // d positions.",
+    "span_not_taps": "d_w's conv2d steps by d, so the k_eff - 1 rows after the first tap "
+                     "give k - 1 steps: k positions, plus r // d.",
+    "missing_filter_axes": "a 1 x 1 filter is HWIO (1, 1, C_in, C_out): "
+                           "m.reshape(1, 1, C_in, C_out).",
+    "product_order": "d_w[0, 0] = X.T @ dY is (C_in, C_out) like the filter: input "
+                     "channels are its rows.",
+    "layout_perms": "from NCHW, x -> CHWN is np.transpose(x, (1, 2, 3, 0)), dy -> "
+                    "(OH, OW, N, C_out) is np.transpose(dy, (2, 3, 0, 1)); pad axes 2, 3.",
+    "filter_layout_oihw": "convlab and TensorFlow keep filters HWIO, [h, w, in, out], "
+                          "whatever the data format.",
+    "interior_everywhere": "count per cell: windows i < out with 0 <= p - s*i < k; near "
+                           "the ends fewer windows reach.",
+    "window_length": "a window covers k cells: s*i to s*i + k - 1.",
+    "window_starts": "a window reads k cells, s*i + d*a - pad_before for a = 0, ..., "
+                     "k - 1, not only its first.",
+    "unreached_included": "the last rows may lie after the last window: "
+                          "(padded - k_eff) % s of them get no gradient.",
+    "flops_not_macs": "one multiply-add per output value, tap and input channel: "
+                      "N*OH*OW*C_out*KH*KW*C_in. FLOPs are twice that.",
+    "count_no_batch": "every image of the batch goes through every window: times N.",
+    "count_no_channels": "each output value sums KH*KW*C_in products, and there are "
+                         "C_out values per position.",
+    "input_positions": "conv2d computes one value per output position: OH*OW, not H*W "
+                       "(H*W is what the via-conv2d d_x computes).",
 }
 
 _SRC = str(Path(__file__).resolve().parent)
@@ -1014,6 +1255,785 @@ def check_conv2d_transpose(fn: Callable[..., Any]) -> CheckResult:
     return _run(_TRANSPOSE, fn)
 
 
+# --- the other exercises: windows, sizes, pads and counts -----------------------------------
+# Expected values come from convlab itself: reference.conv2d on one-hot inputs says which
+# window reads which cell; geometry resolves sizes and pads.
+
+
+def _arr(values: Any) -> np.ndarray:
+    """Integers (a list, a pair, a table of pairs) as the float64 array that is compared."""
+    return np.asarray(values, dtype=np.float64)
+
+
+def _reads(size: int, k: int, s: int, d: int, pads: tuple[int, int]) -> np.ndarray:
+    """``r[i, p]`` is 1 where window ``i`` reads cell ``p`` of an axis of ``size`` cells."""
+    one_hot = np.eye(size).reshape(size, size, 1, 1)  # image p is 1 at cell p only
+    y = conv2d(one_hot, np.ones((k, 1, 1, 1)), (s, 1), [list(pads), [0, 0]],
+               dilations=(d, 1))
+    return y[:, :, 0, 0].T
+
+
+def _axis_reads(size: int, k: int, s: int, d: int, padding: Any) -> np.ndarray:
+    ax = resolve_axis(size, k, s, padding, d)
+    return _reads(size, k, s, d, (ax.pad_before, ax.pad_after))
+
+
+def _cells(values: Any, size: int | None = None) -> list[int]:
+    """Sorted distinct cells, those in ``range(size)`` only when ``size`` is given."""
+    return sorted({int(v) for v in values if size is None or 0 <= v < size})
+
+
+def _conv1x1_cases() -> list[_Case]:
+    rng = np.random.default_rng(11)
+    specs = [((1, 2, 3, 1), 1), ((1, 3, 2, 1), 3), ((1, 3, 3, 2), 2), ((1, 2, 3, 2), 3),
+             ((2, 2, 3, 3), 2), ((2, 3, 2, 3), 3), ((3, 2, 4, 2), 5)]
+    cases = []
+    for index, (xs, c_out) in enumerate(specs):
+        ws = (1, 1, xs[3], c_out)
+        x, w = (_counting(xs), _counting(ws)) if index == 0 else (_ints(rng, xs),
+                                                                  _ints(rng, ws))
+        cases.append(_Case(_label(x=xs, w=ws), (x, w), [("x", x, "nhwc"), ("w", w, "hwio")],
+                           conv2d(x, w, 1, "VALID")))
+    return cases
+
+
+def _matmul_1x1(x: np.ndarray, w: np.ndarray, *, x_rows: bool = True,
+                w_rows: bool = True, w_transposed: bool = False) -> np.ndarray:
+    """``conv2d`` with a 1 x 1 filter as one matmul, one reshape optionally wrong."""
+    n, h, wd, c_in = x.shape
+    c_out = w.shape[3]
+    xm = x.reshape(-1, c_in) if x_rows else x.reshape(c_in, -1).T
+    wm = w.reshape(c_in, c_out) if w_rows else w.reshape(c_out, c_in).T
+    if w_transposed:
+        wm = w[0, 0].T
+    return (xm @ wm).reshape(n, h, wd, -1)
+
+
+_CONV1X1 = _Task(
+    "check_conv2d_1x1",
+    "fn(x, w): conv2d with a 1 x 1 filter (stride 1, VALID) as one matrix product",
+    _conv1x1_cases,
+    [
+        ("reshape_order", lambda x, w: _matmul_1x1(x, w, x_rows=False)),
+        # with C_in = C_out, w.reshape(C_out, C_in).T is w[0, 0].T: the transpose first
+        ("filter_transposed", lambda x, w: _matmul_1x1(x, w, w_transposed=True)),
+        ("reshape_order", lambda x, w: _matmul_1x1(x, w, w_rows=False)),
+    ],
+)
+
+
+def _window_cells_cases() -> list[_Case]:
+    # (i, k, stride, dilation, pad_before, in_size); the fourth and fifth are the rows and
+    # the columns of the forward pass's first example
+    specs = [(0, 3, 1, 1, 0, 5), (1, 3, 2, 1, 0, 7), (2, 2, 2, 1, 1, 6), (1, 3, 2, 2, 1, 8),
+             (2, 2, 2, 2, 0, 7), (0, 3, 2, 1, 1, 5), (3, 3, 2, 2, 1, 8), (1, 4, 3, 2, 2, 9)]
+    cases = []
+    for i, k, s, d, pb, size in specs:
+        reads = _reads(size, k, s, d, (pb, k * d))  # pad after enough for window i
+        cells = np.flatnonzero(reads[i])
+        cases.append(_Case(_label(i=i, k=k, stride=s, dilation=d, pad_before=pb,
+                                  in_size=size),
+                           (i, k, s, d, pb, size), [], _arr(cells)))
+    return cases
+
+
+def _window_cells(i: int, k: int, s: int, d: int, pb: int, size: int, *,
+                  dilate: bool = True, unpad: bool = True, inside: bool = True,
+                  swap: bool = False) -> np.ndarray:
+    step, gap = (d, s) if swap else (s, d if dilate else 1)
+    padded = [step * i + gap * a for a in range(k)]
+    if not unpad:  # the cells of x, numbered as in the padded input
+        return _arr(_cells([p for p in padded if pb <= p < pb + size]))
+    return _arr(_cells([p - pb for p in padded], size if inside else None))
+
+
+_WINDOW_CELLS = _Task(
+    "check_window_cells",
+    "fn(i, k, stride, dilation, pad_before, in_size): the cells of x that window i reads "
+    "along one axis, in order",
+    _window_cells_cases,
+    [
+        ("no_dilation", lambda *a: _window_cells(*a, dilate=False)),
+        ("pad_not_removed", lambda *a: _window_cells(*a, unpad=False)),
+        ("padding_cells_kept", lambda *a: _window_cells(*a, inside=False)),
+        ("stride_dilation_swapped", lambda *a: _window_cells(*a, swap=True)),
+    ],
+)
+
+
+_EINSUM_SPECS: list[tuple[tuple[int, ...], tuple[int, ...], int]] = [
+    ((1, 3, 3, 1), (2, 2, 1, 1), 1), ((1, 5, 5, 1), (3, 3, 1, 1), 2),
+    ((1, 6, 6, 1), (3, 3, 1, 1), 2), ((1, 4, 4, 2), (3, 3, 2, 2), 1),
+    ((1, 5, 5, 3), (3, 3, 3, 2), 1),  # as many channels in as filter rows and columns
+    ((1, 5, 4, 2), (2, 3, 2, 3), 1), ((2, 8, 7, 3), (3, 3, 3, 5), 2),
+    ((2, 7, 6, 2), (3, 2, 2, 4), 3),
+]
+
+
+def _einsum_cases() -> list[_Case]:
+    rng = np.random.default_rng(12)
+    cases = []
+    for index, (xs, ws, s) in enumerate(_EINSUM_SPECS):
+        x, w = (_counting(xs), _counting(ws)) if index == 0 else (_ints(rng, xs),
+                                                                  _ints(rng, ws))
+        cases.append(_Case(_label(x=xs, w=ws, stride=s), (x, w, s),
+                           [("x", x, "nhwc"), ("w", w, "hwio")], conv2d(x, w, s, "VALID")))
+    return cases
+
+
+_EINSUM = _Task(
+    "check_conv2d_einsum",
+    "fn(x, w, s): tf.nn.conv2d(x, w, s, 'VALID') as sliding_window_view and one einsum",
+    _einsum_cases,
+    [
+        ("flipped_kernel", lambda x, w, s: conv2d(x, w[::-1, ::-1], s, "VALID")),
+        # "nijcba" or "nijabc" for the view's (n, i, j, c, a, b): wrong letters, same shapes
+        ("window_axes_order", lambda x, w, s: conv2d(x, w.transpose(1, 0, 2, 3), s, "VALID")
+         if w.shape[0] == w.shape[1] else None),
+        ("window_axes_order", lambda x, w, s: conv2d(x, w.transpose(1, 2, 0, 3), s, "VALID")
+         if w.shape[0] == w.shape[1] == w.shape[2] else None),
+        ("stride_on_input", lambda x, w, s: conv2d(x[:, ::s, ::s], w, 1, "VALID")),
+        ("stride_ignored", lambda x, w, s: conv2d(x, w, 1, "VALID")),
+    ],
+)
+
+
+def _same_padding_cases() -> list[_Case]:
+    # (in_size, k, stride, dilation): odd totals, totals clamped at 0, dilation
+    specs = [(5, 3, 1, 1), (6, 2, 1, 1), (8, 3, 2, 1), (7, 3, 2, 1), (10, 4, 3, 1),
+             (10, 4, 3, 2), (8, 1, 3, 1), (4, 2, 3, 1), (7, 3, 2, 3), (11, 2, 4, 3)]
+    return [_Case(_label(in_size=i, k=k, stride=s, dilation=d), (i, k, s, d), [],
+                  _arr(same_padding(i, k, s, d))) for i, k, s, d in specs]
+
+
+def _same_pads(i: int, k: int, s: int, d: int, *, before: bool = False,
+               dilate: bool = True, clamp: bool = True, stride: bool = True,
+               floor: bool = False) -> np.ndarray:
+    k_eff = d * (k - 1) + 1 if dilate else k
+    out = i // s if floor else -(-i // s)
+    total = (out - 1) * s + k_eff - i if stride else k_eff - 1
+    if clamp:
+        total = max(total, 0)
+    pair = (total - total // 2, total // 2) if before else (total // 2, total - total // 2)
+    return _arr(pair)
+
+
+_SAME_PADDING = _Task(
+    "check_same_padding",
+    "fn(in_size, k, stride, dilation): TensorFlow's SAME padding (before, after)",
+    _same_padding_cases,
+    [
+        ("padding_split", lambda *a: _same_pads(*a, before=True)),
+        ("no_dilation", lambda *a: _same_pads(*a, dilate=False)),
+        ("negative_padding", lambda *a: _same_pads(*a, clamp=False)),
+        ("same_stride_one", lambda *a: _same_pads(*a, stride=False)),
+        ("rounding", lambda *a: _same_pads(*a, floor=True)),
+    ],
+)
+
+
+def _valid_sizes_cases() -> list[_Case]:
+    # (out_size, k, stride, dilation)
+    specs = [(3, 3, 1, 1), (3, 3, 2, 1), (2, 2, 3, 1), (1, 3, 2, 1), (4, 3, 2, 2),
+             (5, 1, 2, 1), (3, 2, 3, 3)]
+    return [_Case(_label(out_size=o, k=k, stride=s, dilation=d), (o, k, s, d), [],
+                  _arr(valid_input_sizes(o, k, s, "VALID", d))) for o, k, s, d in specs]
+
+
+def _valid_sizes(o: int, k: int, s: int, d: int, *, dilate: bool = True, count: int = 0,
+                 shift: int = 0) -> np.ndarray:
+    first = s * (o - 1) + (d * (k - 1) + 1 if dilate else k) + shift
+    return _arr(list(range(first, first + (count or s))))
+
+
+_VALID_SIZES = _Task(
+    "check_valid_input_sizes",
+    "fn(out_size, k, stride, dilation): every input length that VALID turns into out_size "
+    "outputs, smallest first",
+    _valid_sizes_cases,
+    [
+        ("one_input_size", lambda o, k, s, d: _valid_sizes(o, k, s, d, count=1)),
+        ("no_dilation", lambda o, k, s, d: _valid_sizes(o, k, s, d, dilate=False)),
+        ("input_range", lambda o, k, s, d: _valid_sizes(o, k, s, d, count=s + 1)),
+        ("input_range", lambda o, k, s, d: _valid_sizes(o, k, s, d, shift=1)),
+        ("input_range", lambda o, k, s, d: _valid_sizes(o, k, s, d, shift=-1)),
+    ],
+)
+
+
+def _output_padding_cases() -> list[_Case]:
+    # (size, kernel, stride, padding)
+    specs = [(5, 3, 1, "VALID"), (7, 3, 2, "VALID"), (8, 3, 2, "VALID"), (8, 3, 2, "SAME"),
+             (7, 3, 2, "SAME"), (10, 4, 3, "VALID"), (10, 4, 3, "SAME"), (12, 2, 3, "SAME"),
+             (12, 2, 3, "VALID"), (14, 3, 4, "SAME"), (13, 3, 4, "VALID")]
+    cases = []
+    for size, k, s, p in specs:
+        first = valid_input_sizes(output_size(size, k, s, p), k, s, p)[0]
+        cases.append(_Case(_label(size=size, kernel=k, stride=s, padding=p),
+                           (size, k, s, p), [], size - first))
+    return cases
+
+
+def _out_pad(size: int, k: int, s: int, p: str, *, offset: str = "") -> int:
+    first = offset or ("k" if p == "VALID" else "1")
+    return (size - {"k": k, "1": 1, "0": 0}[first]) % s
+
+
+_OUTPUT_PADDING = _Task(
+    "check_output_padding",
+    "fn(size, kernel, stride, padding): PyTorch's output_padding, the place of size among "
+    "the input lengths with the same output length",
+    _output_padding_cases,
+    [
+        ("modulo_offset", lambda n, k, s, p: _out_pad(n, k, s, p, offset="0")),
+        ("valid_formula_for_same", lambda n, k, s, p: _out_pad(n, k, s, p, offset="k")),
+        ("kernel_ignored", lambda n, k, s, p: _out_pad(n, k, s, p, offset="1")),
+        ("counted_from_end", lambda n, k, s, p: s - 1 - _out_pad(n, k, s, p)),
+    ],
+    scalar=True,
+)
+
+
+def _cell_readers_cases() -> list[_Case]:
+    # (p, k, stride, pad_before, out_size); the fourth is the corner of four-functions'
+    # picture: a 5-cell axis, 3 taps, stride 2, SAME
+    specs = [(0, 2, 1, 0, 2), (1, 2, 1, 0, 2), (2, 3, 1, 0, 3), (4, 3, 2, 1, 3),
+             (3, 3, 2, 1, 3), (0, 3, 2, 1, 3), (5, 4, 2, 0, 3), (6, 3, 2, 0, 3),
+             (4, 3, 1, 1, 6)]
+    cases = []
+    for p, k, s, pb, out in specs:
+        size = p + 1 + 2 * k  # long enough for every window
+        pa = max(s * (out - 1) + k - size - pb, 0)
+        reads = _reads(size, k, s, 1, (pb, pa))[:out]
+        pairs = [(i, p + pb - s * i) for i in np.flatnonzero(reads[:, p])]
+        cases.append(_Case(_label(p=p, k=k, stride=s, pad_before=pb, out_size=out),
+                           (p, k, s, pb, out), [], _arr(pairs)))
+    return cases
+
+
+def _cell_readers(p: int, k: int, s: int, pb: int, out: int, *, shift: int = 1,
+                  bounded: bool = True) -> np.ndarray:
+    target = p + shift * pb
+    last = out if bounded else target // s + 1
+    return _arr([(i, target - s * i) for i in range(last) if 0 <= target - s * i < k])
+
+
+_CELL_READERS = _Task(
+    "check_cell_readers",
+    "fn(p, k, stride, pad_before, out_size): the (output i, tap a) pairs whose window reads "
+    "cell p of x along one axis, i ascending",
+    _cell_readers_cases,
+    [
+        ("pad_offset", lambda *a: _cell_readers(*a, shift=0)),
+        ("pad_offset", lambda *a: _cell_readers(*a, shift=-1)),
+        ("window_past_end", lambda *a: _cell_readers(*a, bounded=False)),
+    ],
+)
+
+
+def _full_padding_cases() -> list[_Case]:
+    # (in_size, k, stride, dilation, padding)
+    specs: list[tuple[int, int, int, int, Any]] = [
+        (3, 2, 1, 1, "VALID"), (5, 3, 2, 1, "VALID"), (6, 3, 2, 1, "VALID"),
+        (6, 3, 2, 1, "SAME"), (10, 4, 3, 1, "SAME"), (5, 2, 1, 1, "SAME"),
+        (9, 3, 1, 2, "VALID"), (10, 3, 3, 2, "SAME"), (8, 3, 3, 2, "VALID"),
+        (8, 3, 2, 1, (1, 2)), (7, 2, 2, 1, (2, 2)),
+    ]
+    cases = []
+    for i, k, s, d, p in specs:
+        ax = resolve_axis(i, k, s, p, d)
+        pads = (ax.k_eff - 1 - ax.pad_before, ax.k_eff - 1 - ax.pad_after + ax.unreached)
+        cases.append(_Case(_label(in_size=i, k=k, stride=s, dilation=d, padding=p),
+                           (i, k, s, d, p), [], _arr(pads)))
+    return cases
+
+
+def _full_pads(i: int, k: int, s: int, d: int, p: Any, *, unreached: bool = True,
+               before: bool = False, dilate: bool = True, subtract: bool = True,
+               unreached_first: bool = False) -> np.ndarray:
+    k_eff = d * (k - 1) + 1 if dilate else k
+    pb, pa = _pads(i, k_eff, s, p, before)
+    r = (i + pb + pa - k_eff) % s if unreached else 0
+    if not subtract:
+        pb = pa = 0
+    if unreached_first:
+        return _arr((k_eff - 1 - pb + r, k_eff - 1 - pa))
+    return _arr((k_eff - 1 - pb, k_eff - 1 - pa + r))
+
+
+_FULL_PADDING = _Task(
+    "check_full_padding",
+    "fn(in_size, k, stride, dilation, padding): the full padding (before, after) of the "
+    "stretched dy",
+    _full_padding_cases,
+    [
+        ("unreached_rows", lambda *a: _full_pads(*a, unreached=False)),
+        ("padding_split", lambda *a: _full_pads(*a, before=True)),
+        ("no_dilation", lambda *a: _full_pads(*a, dilate=False)),
+        ("forward_pads_kept", lambda *a: _full_pads(*a, subtract=False)),
+        ("unreached_before", lambda *a: _full_pads(*a, unreached_first=True)),
+    ],
+)
+
+
+def _grad_input_1x1_cases() -> list[_Case]:
+    rng = np.random.default_rng(13)
+    # (dy shape, C_in); the third has as many channels in as out
+    specs = [((1, 2, 2, 1), 1), ((1, 2, 3, 2), 3), ((1, 3, 3, 2), 2), ((2, 2, 3, 4), 3),
+             ((2, 3, 2, 3), 3), ((3, 2, 2, 2), 5)]
+    cases = []
+    for index, (dys, c_in) in enumerate(specs):
+        ws = (1, 1, c_in, dys[3])
+        dy, w = (_counting(dys), _counting(ws)) if index == 0 else (_ints(rng, dys),
+                                                                    _ints(rng, ws))
+        x_shape = (*dys[:3], c_in)
+        cases.append(_Case(_label(dy=dys, w=ws), (dy, w), [("dy", dy, "nhwc"),
+                                                         ("w", w, "hwio")],
+                           conv2d_backprop_input(x_shape, w, dy, 1, "VALID")))
+    return cases
+
+
+def _dx_1x1(dy: np.ndarray, w: np.ndarray, *, swap: bool = True,
+            reshape: bool = False) -> np.ndarray:
+    n, h, wd, c_out = dy.shape
+    c_in = w.shape[2]
+    wm = w.reshape(c_out, c_in) if reshape else w[0, 0].T if swap else w[0, 0]
+    return (dy.reshape(-1, c_out) @ wm).reshape(n, h, wd, -1)
+
+
+_GRAD_INPUT_1X1 = _Task(
+    "check_grad_input_1x1",
+    "fn(dy, w): d_x of conv2d(x, w, 1, 'VALID') for a 1 x 1 filter, as one matrix product",
+    _grad_input_1x1_cases,
+    [
+        ("no_channel_swap", lambda dy, w: _dx_1x1(dy, w, swap=False)),
+        ("reshape_order", lambda dy, w: _dx_1x1(dy, w, reshape=True)),
+    ],
+)
+
+
+def _zero_cells_cases() -> list[_Case]:
+    # (in_size, k, stride, padding): a square one-channel image and a square filter
+    specs = [(3, 2, 1, "VALID"), (5, 3, 2, "VALID"), (6, 3, 2, "VALID"), (6, 3, 2, "SAME"),
+             (7, 3, 3, "SAME"), (10, 4, 3, "VALID"), (9, 1, 2, "VALID"), (32, 3, 2, "SAME")]
+    cases = []
+    for i, k, s, p in specs:
+        y_shape = conv2d(np.zeros((1, i, i, 1)), np.zeros((k, k, 1, 1)), s, p).shape
+        dy = np.ones(y_shape)
+        ax = resolve_axis(i, k, s, p)
+        pad = (ax.k_eff - 1 - ax.pad_before, ax.k_eff - 1 - ax.pad_after + ax.unreached)
+        grid = _pad_or_crop(insert_zeros(dy, (s, s)), [pad, pad])
+        cases.append(_Case(_label(in_size=i, k=k, stride=s, padding=p), (i, k, s, p), [],
+                           int(grid.size - np.count_nonzero(grid))))
+    return cases
+
+
+def _zero_cells(i: int, k: int, s: int, p: str, *, trailing: bool = False,
+                unreached: bool = True, pad: bool = True, values: bool = False,
+                square: bool = True) -> int:
+    ax = resolve_axis(i, k, s, p)
+    o = ax.out
+    length = s * o if trailing else s * (o - 1) + 1
+    if pad:
+        length += 2 * (k - 1) - ax.pad_before - ax.pad_after + (ax.unreached if unreached
+                                                                 else 0)
+    if values:
+        return o * o
+    return length * length - o * o if square else length - o
+
+
+_ZERO_CELLS = _Task(
+    "check_zero_cells",
+    "fn(in_size, k, stride, padding): the zeros of the stretched, padded dy of a square "
+    "one-channel image and a square k x k filter",
+    _zero_cells_cases,
+    [
+        ("trailing_zeros", lambda *a: _zero_cells(*a, trailing=True)),
+        ("unreached_rows", lambda *a: _zero_cells(*a, unreached=False)),
+        ("no_full_padding", lambda *a: _zero_cells(*a, pad=False)),
+        ("counted_values", lambda *a: _zero_cells(*a, values=True)),
+        ("one_axis_only", lambda *a: _zero_cells(*a, square=False)),
+    ],
+    scalar=True,
+)
+
+
+def _dw_positions_cases() -> list[_Case]:
+    # (in_size, k, stride, dilation, padding); the fourth and fifth are filter-gradient's
+    specs: list[tuple[int, int, int, int, Any]] = [
+        (5, 2, 1, 1, "VALID"), (5, 3, 2, 1, "VALID"), (6, 3, 2, 1, "VALID"),
+        (13, 3, 4, 2, "VALID"), (15, 3, 4, 2, "VALID"), (8, 3, 3, 1, "VALID"),
+        (16, 3, 5, 2, "VALID"), (17, 3, 5, 2, "VALID"), (8, 3, 3, 1, "SAME"),
+        (8, 3, 3, 2, (0, 2)),
+    ]
+    cases = []
+    for i, k, s, d, p in specs:
+        ax = resolve_axis(i, k, s, p, d)
+        x = np.zeros((1, ax.padded, 1, 1))  # the padded x, batch moved into the channels
+        dy_as_filter = np.zeros((ax.out, 1, 1, 1))
+        positions = conv2d(x, dy_as_filter, (d, 1), "VALID", dilations=(s, 1)).shape[1]
+        cases.append(_Case(_label(in_size=i, k=k, stride=s, dilation=d, padding=p),
+                           (i, k, s, d, p), [], positions))
+    return cases
+
+
+def _dw_positions(i: int, k: int, s: int, d: int, p: Any, *, extra: bool = True,
+                  divide: bool = True, taps: bool = True) -> int:
+    ax = resolve_axis(i, k, s, p, d)
+    r = ax.unreached if extra else 0
+    return (k if taps else ax.k_eff) + (r // d if divide else r)
+
+
+_DW_POSITIONS = _Task(
+    "check_dw_positions",
+    "fn(in_size, k, stride, dilation, padding): how many positions d_w's conv2d gives "
+    "along the axis before the crop",
+    _dw_positions_cases,
+    [
+        ("no_extra_positions", lambda *a: _dw_positions(*a, extra=False)),
+        ("stride_not_dilation", lambda i, k, s, d, p: (
+            (lambda ax: (ax.padded - ax.out) // s + 1)(resolve_axis(i, k, s, p, d)))),
+        ("extra_not_divided", lambda *a: _dw_positions(*a, divide=False)),
+        ("span_not_taps", lambda *a: _dw_positions(*a, taps=False)),
+    ],
+    scalar=True,
+)
+
+
+def _grad_filter_1x1_cases() -> list[_Case]:
+    rng = np.random.default_rng(14)
+    # (x shape, C_out)
+    specs = [((1, 2, 2, 1), 1), ((1, 2, 3, 2), 3), ((1, 3, 3, 2), 2), ((2, 2, 3, 3), 2),
+             ((2, 3, 2, 3), 3), ((3, 2, 2, 4), 5)]
+    cases = []
+    for index, (xs, c_out) in enumerate(specs):
+        dys = (*xs[:3], c_out)
+        x, dy = (_counting(xs), _counting(dys)) if index == 0 else (_ints(rng, xs),
+                                                                    _ints(rng, dys))
+        fs = (1, 1, xs[3], c_out)
+        cases.append(_Case(_label(x=xs, dy=dys), (x, dy), [("x", x, "nhwc"),
+                                                         ("dy", dy, "nhwc")],
+                           conv2d_backprop_filter(x, fs, dy, 1, "VALID")))
+    return cases
+
+
+def _dw_1x1(x: np.ndarray, dy: np.ndarray, *, images: int = 0, mean: bool = False,
+            axes: bool = True, order: bool = True, reshape: bool = True) -> np.ndarray:
+    c_in, c_out = x.shape[3], dy.shape[3]
+    if images:
+        x, dy = x[:images], dy[:images]
+    xm = x.reshape(-1, c_in) if reshape else x.reshape(c_in, -1).T
+    m = xm.T @ dy.reshape(-1, c_out) if order else dy.reshape(-1, c_out).T @ xm
+    if mean:
+        m = m / len(x)
+    return m[None, None] if axes else m
+
+
+_GRAD_FILTER_1X1 = _Task(
+    "check_grad_filter_1x1",
+    "fn(x, dy): d_w of conv2d(x, w, 1, 'VALID') for a 1 x 1 filter, as one matrix product, "
+    "shape (1, 1, C_in, C_out)",
+    _grad_filter_1x1_cases,
+    [
+        ("batch_not_contracted", lambda x, dy: _dw_1x1(x, dy, images=1)),
+        ("batch_not_contracted", lambda x, dy: _dw_1x1(x, dy, mean=True)),
+        ("missing_filter_axes", lambda x, dy: _dw_1x1(x, dy, axes=False)),
+        ("product_order", lambda x, dy: _dw_1x1(x, dy, order=False)),
+        ("reshape_order", lambda x, dy: _dw_1x1(x, dy, reshape=False)),
+    ],
+    layout="hwio",
+)
+
+
+def _grad_filter_nchw_cases() -> list[_Case]:
+    cases = []
+    for x, w, s, p, dy in _conv_inputs(7):
+        xn, dyn = x.transpose(0, 3, 1, 2), dy.transpose(0, 3, 1, 2)
+        label = _label(x=xn.shape, filter_sizes=w.shape, dy=dyn.shape, strides=s, padding=p)
+        cases.append(_Case(label, (xn, w.shape, dyn, s, p), [("x", xn, ""), ("dy", dyn, "")],
+                           conv2d_backprop_filter(x, w.shape, dy, s, p)))
+    return cases
+
+
+def _from_nchw(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A ``grad_filter`` variant (NHWC) called with NCHW ``x`` and ``dy``."""
+    def variant(x: Any, fs: Any, dy: Any, s: Any, p: Any) -> Any:
+        return fn(x.transpose(0, 2, 3, 1), fs, dy.transpose(0, 2, 3, 1), s, p)
+    return variant
+
+
+_GRAD_FILTER_NCHW = _Task(
+    "check_grad_filter_nchw",
+    "fn(x, filter_sizes, dy, strides, padding): d_w (HWIO) for NCHW x and dy, as one conv2d",
+    _grad_filter_nchw_cases,
+    [
+        ("filter_layout_oihw", lambda x, fs, dy, s, p: _from_nchw(_grad_filter)(
+            x, fs, dy, s, p).transpose(3, 2, 0, 1)),
+        ("layout_perms", lambda x, fs, dy, s, p: _grad_filter(x, fs, dy, s, p)),
+        *[(code, _from_nchw(fn)) for code, fn in _GRAD_FILTER.variants],
+    ],
+    layout="hwio",
+)
+
+
+def _coverage_cases() -> list[_Case]:
+    # (size, k, stride) of a VALID axis: the transpose's output, the forward's input
+    specs = [(4, 2, 1), (5, 3, 1), (7, 3, 2), (8, 3, 2), (11, 5, 3), (12, 6, 3), (9, 4, 2),
+             (10, 2, 3)]
+    return [_Case(_label(size=n, k=k, stride=s), (n, k, s), [],
+                  _arr(_reads(n, k, s, 1, (0, 0)).sum(axis=0))) for n, k, s in specs]
+
+
+def _coverage(n: int, k: int, s: int, *, past_end: bool = False, taps: int = 0,
+              stride: bool = True) -> np.ndarray:
+    step = s if stride else 1
+    taps = taps or k
+    windows = -(-n // step) if past_end else (n - k) // step + 1
+    counts = np.zeros(n + taps * step + k)
+    for i in range(windows):
+        counts[step * i:step * i + taps] += 1
+    return _arr(counts[:n])
+
+
+_COVERAGE = _Task(
+    "check_coverage",
+    "fn(size, k, stride): how many VALID windows read each cell of an axis of size cells",
+    _coverage_cases,
+    [
+        ("window_past_end", lambda n, k, s: _coverage(n, k, s, past_end=True)),
+        ("interior_everywhere", lambda n, k, s: _arr(np.full(n, -(-k // s)))),
+        ("interior_everywhere", lambda n, k, s: _arr(np.full(n, k // s))),
+        ("window_length", lambda n, k, s: _coverage(n, k, s, taps=k + 1)),
+        ("stride_ignored", lambda n, k, s: _coverage(n, k, s, stride=False)),
+    ],
+)
+
+
+def _rows_reached_cases() -> list[_Case]:
+    # (in_size, k, stride, dilation, padding); the first is every-way's 1 x 1 filter
+    specs: list[tuple[int, int, int, int, Any]] = [
+        (5, 1, 2, 1, "VALID"), (5, 2, 1, 1, "VALID"), (7, 2, 3, 1, "VALID"),
+        (8, 3, 2, 1, "VALID"), (9, 2, 2, 2, "VALID"), (7, 3, 2, 2, "VALID"),
+        (6, 1, 2, 1, "SAME"), (7, 2, 3, 1, "SAME"), (8, 3, 3, 2, (1, 0)),
+        (9, 2, 4, 1, (2, 1)),
+    ]
+    cases = []
+    for i, k, s, d, p in specs:
+        reached = np.flatnonzero(_axis_reads(i, k, s, d, p).sum(axis=0))
+        cases.append(_Case(_label(in_size=i, k=k, stride=s, dilation=d, padding=p),
+                           (i, k, s, d, p), [], _arr(reached)))
+    return cases
+
+
+def _rows_reached(i: int, k: int, s: int, d: int, p: Any, *, dilate: bool = True,
+                  starts: bool = False, inside: bool = True, unpad: bool = True,
+                  tail: bool = False) -> np.ndarray:
+    ax = resolve_axis(i, k, s, p, d)
+    gap = d if dilate else 1
+    taps = [0] if starts else range(k)
+    shift = ax.pad_before if unpad else 0
+    rows = [s * o + gap * a - shift for o in range(ax.out) for a in taps]
+    if tail:  # every row from the first reached to the last
+        rows = list(range(min(rows), i))
+    return _arr(_cells(rows, i if inside else None))
+
+
+_ROWS_REACHED = _Task(
+    "check_rows_reached",
+    "fn(in_size, k, stride, dilation, padding): the rows of x that some window reads (those "
+    "that get a gradient), in order",
+    _rows_reached_cases,
+    [
+        ("no_dilation", lambda *a: _rows_reached(*a, dilate=False)),
+        ("window_starts", lambda *a: _rows_reached(*a, starts=True)),
+        ("padding_cells_kept", lambda *a: _rows_reached(*a, inside=False)),
+        ("pad_not_removed", lambda *a: _rows_reached(*a, unpad=False)),
+        ("unreached_included", lambda *a: _rows_reached(*a, tail=True)),
+    ],
+)
+
+
+def _macs_cases() -> list[_Case]:
+    cases = []
+    specs = [*_CONV_CASES, ((1, 9, 7, 2), (2, 3, 2, 2), (3, 1), "VALID"),
+             ((1, 30, 30, 1), (3, 3, 1, 1), (3, 3), "SAME")]
+    for xs, ws, s, p in specs:
+        y = conv2d(np.zeros(xs), np.zeros(ws), s, p)
+        cases.append(_Case(_label(input_shape=xs, filter_shape=ws, strides=s, padding=p),
+                           (xs, ws, s, p), [], int(y.size * ws[0] * ws[1] * ws[2])))
+    return cases
+
+
+def _macs(xs: Sequence[int], ws: Sequence[int], s: Sequence[int], p: str, *,
+          flops: bool = False, batch: bool = True, c_in: bool = True, c_out: bool = True,
+          inputs: bool = False, pad: bool = True, swap: bool = False) -> int:
+    n, h, wd, _ = xs
+    strides = (s[1], s[0]) if swap else s
+    oh, ow = (h, wd) if inputs else (
+        output_size(h, ws[0], strides[0], p if pad else "VALID"),
+        output_size(wd, ws[1], strides[1], p if pad else "VALID"))
+    count = (n if batch else 1) * oh * ow * ws[0] * ws[1]
+    count *= (ws[2] if c_in else 1) * (ws[3] if c_out else 1)
+    return 2 * count if flops else count
+
+
+_MACS = _Task(
+    "check_conv2d_macs",
+    "fn(input_shape, filter_shape, strides, padding): the multiply-adds of tf.nn.conv2d",
+    _macs_cases,
+    [
+        ("flops_not_macs", lambda *a: _macs(*a, flops=True)),
+        ("count_no_batch", lambda *a: _macs(*a, batch=False)),
+        ("count_no_channels", lambda *a: _macs(*a, c_in=False)),
+        ("count_no_channels", lambda *a: _macs(*a, c_out=False)),
+        ("input_positions", lambda *a: _macs(*a, inputs=True)),
+        ("no_padding", lambda *a: _macs(*a, pad=False)),
+        ("strides_swapped", lambda *a: _macs(*a, swap=True)),
+    ],
+    scalar=True,
+)
+
+
+def check_conv2d_1x1(fn: Callable[[np.ndarray, np.ndarray], Any]) -> CheckResult:
+    """Check ``fn(x, w)``: ``conv2d`` with a 1 x 1 filter, stride 1, ``VALID``.
+
+    ``x`` is ``(N, H, W, C_in)``, ``w`` is ``(1, 1, C_in, C_out)``; the result is
+    ``(N, H, W, C_out)``.
+    """
+    return _run(_CONV1X1, fn)
+
+
+def check_window_cells(fn: Callable[..., Any]) -> CheckResult:
+    """Check ``fn(i, k, stride, dilation, pad_before, in_size)``: the cells window ``i`` reads.
+
+    One axis: the indices of ``x`` (unpadded, ``0`` to ``in_size - 1``) that output ``i``
+    reads, ascending, as a list or 1-D array; padding cells are not cells of ``x``.
+    """
+    return _run(_WINDOW_CELLS, fn)
+
+
+def check_conv2d_einsum(fn: Callable[[np.ndarray, np.ndarray, int], Any]) -> CheckResult:
+    """Check ``fn(x, w, s)``: ``tf.nn.conv2d(x, w, s, "VALID")`` with one int stride ``s``.
+
+    ``x`` NHWC, ``w`` HWIO; the result is NHWC.
+    """
+    return _run(_EINSUM, fn)
+
+
+def check_same_padding(fn: Callable[[int, int, int, int], Any]) -> CheckResult:
+    """Check ``fn(in_size, k, stride, dilation)``: TensorFlow's ``SAME`` pads on one axis.
+
+    The result is the pair ``(before, after)`` (a tuple, list or array of two ints).
+    """
+    return _run(_SAME_PADDING, fn)
+
+
+def check_valid_input_sizes(fn: Callable[[int, int, int, int], Any]) -> CheckResult:
+    """Check ``fn(out_size, k, stride, dilation)``: the input lengths giving ``out_size``.
+
+    ``VALID`` padding; the result lists every such length, smallest first.
+    """
+    return _run(_VALID_SIZES, fn)
+
+
+def check_output_padding(fn: Callable[[int, int, int, str], Any]) -> CheckResult:
+    """Check ``fn(size, kernel, stride, padding)``: PyTorch's ``output_padding`` (an int).
+
+    ``size - first``, where ``first`` is the smallest input length with the same output
+    length as ``size``; ``padding`` is ``"VALID"`` or ``"SAME"``.
+    """
+    return _run(_OUTPUT_PADDING, fn)
+
+
+def check_cell_readers(fn: Callable[[int, int, int, int, int], Any]) -> CheckResult:
+    """Check ``fn(p, k, stride, pad_before, out_size)``: who reads cell ``p`` of ``x``.
+
+    One axis, no dilation: the pairs ``(i, a)`` with output ``i < out_size`` whose tap
+    ``a`` reads cell ``p`` of the unpadded ``x``, ``i`` ascending, as an ``(m, 2)`` array
+    or a list of pairs.
+    """
+    return _run(_CELL_READERS, fn)
+
+
+def check_full_padding(fn: Callable[..., Any]) -> CheckResult:
+    """Check ``fn(in_size, k, stride, dilation, padding)``: the gather's full padding.
+
+    The pair ``(before, after)`` that pads the stretched ``dy`` for ``d_x`` as one
+    stride-1 conv2d (negative: crop); ``padding`` is ``"VALID"``, ``"SAME"`` or a pair.
+    """
+    return _run(_FULL_PADDING, fn)
+
+
+def check_grad_input_1x1(fn: Callable[[np.ndarray, np.ndarray], Any]) -> CheckResult:
+    """Check ``fn(dy, w)``: ``d_x`` of a 1 x 1 conv2d (stride 1, ``VALID``).
+
+    ``dy`` is ``(N, H, W, C_out)``, ``w`` is ``(1, 1, C_in, C_out)``; the result is
+    ``(N, H, W, C_in)``.
+    """
+    return _run(_GRAD_INPUT_1X1, fn)
+
+
+def check_zero_cells(fn: Callable[[int, int, int, str], Any]) -> CheckResult:
+    """Check ``fn(in_size, k, stride, padding)``: the zeros of the gather's input (an int).
+
+    For an ``in_size x in_size`` one-channel image, a ``k x k`` filter and ``stride`` on
+    both axes: the cells of the stretched, fully padded ``dy`` that hold a zero.
+    """
+    return _run(_ZERO_CELLS, fn)
+
+
+def check_dw_positions(fn: Callable[..., Any]) -> CheckResult:
+    """Check ``fn(in_size, k, stride, dilation, padding)``: ``d_w``'s positions (an int).
+
+    The length along the axis of the identity's ``conv2d`` (stride = the forward dilation,
+    dilation = the forward stride) before it is cropped to ``k``.
+    """
+    return _run(_DW_POSITIONS, fn)
+
+
+def check_grad_filter_1x1(fn: Callable[[np.ndarray, np.ndarray], Any]) -> CheckResult:
+    """Check ``fn(x, dy)``: ``d_w`` of a 1 x 1 conv2d (stride 1, ``VALID``).
+
+    ``x`` is ``(N, H, W, C_in)``, ``dy`` is ``(N, H, W, C_out)``; the result is
+    ``(1, 1, C_in, C_out)``.
+    """
+    return _run(_GRAD_FILTER_1X1, fn)
+
+
+def check_grad_filter_nchw(fn: Callable[..., Any]) -> CheckResult:
+    """Check ``fn(x, filter_sizes, dy, strides, padding)``: ``d_w`` for NCHW data.
+
+    ``x`` is ``(N, C_in, H, W)``, ``dy`` is ``(N, C_out, OH, OW)``; ``filter_sizes`` and
+    the result are HWIO, as ``conv2d_backprop_filter(..., data_format="NCHW")`` gives.
+    """
+    return _run(_GRAD_FILTER_NCHW, fn)
+
+
+def check_coverage(fn: Callable[[int, int, int], Any]) -> CheckResult:
+    """Check ``fn(size, k, stride)``: how many ``VALID`` windows read each cell of an axis.
+
+    A 1-D array of ``size`` counts: the output of ``conv2d_transpose`` with an all-ones
+    input and filter along that axis.
+    """
+    return _run(_COVERAGE, fn)
+
+
+def check_rows_reached(fn: Callable[..., Any]) -> CheckResult:
+    """Check ``fn(in_size, k, stride, dilation, padding)``: the rows some window reads.
+
+    The rows of ``x`` (``0`` to ``in_size - 1``) that get a gradient, ascending.
+    """
+    return _run(_ROWS_REACHED, fn)
+
+
+def check_conv2d_macs(fn: Callable[..., Any]) -> CheckResult:
+    """Check ``fn(input_shape, filter_shape, strides, padding)``: conv2d's multiply-adds.
+
+    ``input_shape`` NHWC, ``filter_shape`` HWIO, ``strides`` ``(s_h, s_w)``; one int.
+    """
+    return _run(_MACS, fn)
+
+
 CHECKERS: dict[str, Callable[[Callable[..., Any]], CheckResult]] = {
     "rot180": check_rot180,
     "zero_insertion": check_zero_insertion,
@@ -1023,4 +2043,20 @@ CHECKERS: dict[str, Callable[[Callable[..., Any]], CheckResult]] = {
     "grad_filter": check_grad_filter,
     "grad_input": check_grad_input,
     "conv2d_transpose": check_conv2d_transpose,
+    "conv2d_1x1": check_conv2d_1x1,
+    "window_cells": check_window_cells,
+    "conv2d_einsum": check_conv2d_einsum,
+    "same_padding": check_same_padding,
+    "valid_input_sizes": check_valid_input_sizes,
+    "output_padding": check_output_padding,
+    "cell_readers": check_cell_readers,
+    "full_padding": check_full_padding,
+    "grad_input_1x1": check_grad_input_1x1,
+    "zero_cells": check_zero_cells,
+    "dw_positions": check_dw_positions,
+    "grad_filter_1x1": check_grad_filter_1x1,
+    "grad_filter_nchw": check_grad_filter_nchw,
+    "coverage": check_coverage,
+    "rows_reached": check_rows_reached,
+    "conv2d_macs": check_conv2d_macs,
 }

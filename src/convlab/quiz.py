@@ -115,6 +115,9 @@ _JS = r"""
   if (data.kind === "choice") {
     var buttons = root.querySelectorAll("button.cvq-option");
     Array.prototype.forEach.call(buttons, function (b) {
+      b.addEventListener("keydown", function (event) {  // keep Enter from JupyterLab
+        if (event.key === "Enter") { event.stopPropagation(); }
+      });
       b.addEventListener("click", function () {
         var i = Number(b.getAttribute("data-index"));
         var ok = data.hidden ? fnv(data.salt + "|" + i) === data.check : i === data.answer;
@@ -129,8 +132,12 @@ _JS = r"""
   } else {
     var form = root.querySelector("form");
     var input = root.querySelector("input");
-    form.addEventListener("submit", function (event) {
-      event.preventDefault();
+    form.addEventListener("submit", function (event) { event.preventDefault(); check(); });
+    // JupyterLab binds Enter to its own commands, which would swallow the form's submit
+    input.addEventListener("keydown", function (event) {
+      if (event.key === "Enter") { event.preventDefault(); event.stopPropagation(); check(); }
+    });
+    function check() {
       var got = (input.value.match(/-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?/g) || []).map(Number);
       var count = data.hidden ? data.count : data.answer.length;
       if (!got.length) { say(false, "Type your answer first."); return; }
@@ -147,7 +154,7 @@ _JS = r"""
       }
       var ok = data.answer.every(function (v, k) { return Math.abs(got[k] - v) <= data.tol; });
       say(ok, ok ? data.explain : "Try again, or open the answer below.");
-    });
+    }
   }
 })
 """

@@ -7,6 +7,7 @@ done wrong.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import subprocess
 import sys
@@ -188,11 +189,17 @@ def conv2d_transpose(dy, w, output_shape, strides, padding, **mistake):
 
 def conv2d_transpose_layout(dy, w, output_shape, strides, padding):
     """Reads the [h, w, out, in] filter as [h, w, in, out]."""
-    return convlab.conv2d_backprop_input(output_shape, np.transpose(w, (0, 1, 3, 2)), dy,
-                                         strides, padding)
+    return grad_input(output_shape, np.transpose(w, (0, 1, 3, 2)), dy, strides, padding)
 
 
 P = functools.partial
+
+TASKS = {
+    "rot180": exercises._ROT180, "zero_insertion": exercises._ZEROS,
+    "output_size": exercises._SIZE, "conv2d_loops": exercises._LOOPS,
+    "conv2d_im2col": exercises._IM2COL, "grad_filter": exercises._GRAD_FILTER,
+    "grad_input": exercises._GRAD_INPUT, "conv2d_transpose": exercises._TRANSPOSE,
+}
 
 CHECKS = {
     "rot180": (exercises.check_rot180, rot180),
@@ -262,7 +269,8 @@ def test_reference_solution_passes(task):
 
 @pytest.mark.parametrize("task", sorted(CHECKS))
 def test_convlab_itself_passes(task):
-    """convlab's own functions, with the students' signatures, pass every checker."""
+    """convlab's own functions, with the students' signatures, pass every checker once
+    allowed; the exercise forbids them otherwise."""
     own = {
         "rot180": lambda w: convlab.via_conv2d.swap_in_out(convlab.via_conv2d.rotate180(w)),
         "zero_insertion": convlab.via_conv2d.insert_zeros,
@@ -273,7 +281,11 @@ def test_convlab_itself_passes(task):
         "grad_input": convlab.grad_input_via_conv2d,
         "conv2d_transpose": convlab.conv2d_transpose,
     }
-    assert CHECKS[task][0](own[task]).passed
+    result = CHECKS[task][0](own[task])
+    assert (result.passed, result.diagnosis) == (False, "forbidden"), str(result)
+    assert "which this exercise asks you to write" in result.message
+    allowed = dataclasses.replace(TASKS[task], forbidden=())
+    assert exercises._run(allowed, own[task]).passed
 
 
 @pytest.mark.parametrize("mistake", MISTAKES, ids=_id)
@@ -334,7 +346,7 @@ def test_wrong_shape(task):
 
 
 def test_output_size_wrong_type_and_values():
-    assert exercises.check_output_size(lambda *a: (3, 3)).diagnosis == "wrong_shape"
+    assert exercises.check_output_size(lambda *a: (3, 3)).diagnosis == "wrong_type"
     assert exercises.check_output_size(lambda *a: 1).diagnosis == "wrong_values"
     assert exercises.check_output_size(lambda i, k, s, d, p: 3).case == 4  # cases 1-3 give 3
 

@@ -75,6 +75,39 @@ returns a known mistake's numbers on a later one (the rotated filter without the
 swap fails loudly when the channel counts differ, silently when they are equal) gets the
 mistake's code, with the exception shown.
 
+How the student's function is run
+---------------------------------
+Nothing the student's function does or returns can crash a checker, hang it, or make a
+wrong answer pass. The function runs in a forked child process (``convlab._sandbox``),
+case after case, each with a time limit: :data:`TIMEOUT` seconds (default: the
+environment variable ``CONVLAB_CHECK_TIMEOUT``, else 10; ``_Task.timeout`` for one
+checker). A case past the limit kills the child (``timeout``), as does an endless loop
+that catches every exception; ``sys.exit()``, ``os._exit()`` and any ``BaseException``
+other than ``KeyboardInterrupt`` are reported (``exit``, ``exception``), as is a child
+killed by a crash or by the memory running out (``crash``: its address space is capped
+a few GiB above what it inherits). What the function prints is printed here. The child
+checks each result and sends back only plain data: a C-contiguous float64 array of at
+most the expected size times 64, or a plain ``int`` for a size (numpy integers converted
+with ``operator.index``; a float, a bool or an ``int`` subclass is ``wrong_type``);
+complex, object, NaN and unreadable results get their own codes. Where the system cannot
+fork (Windows, macOS) or ``TIMEOUT`` is 0, the function runs in this process, without a
+limit, and the message says so. Each check costs about 25 ms for the fork (about 0.2 s
+in a process that has imported TensorFlow).
+
+When a helper that the function calls still raises ``NotImplementedError``, the message
+names the helper. An exercise may forbid library functions (``_Task.forbidden``: for
+``check_grad_input``, ``convlab.conv2d_backprop_input``, ``convlab.conv2d_transpose``,
+``tf.nn.conv2d_transpose``, ...): while the student's function runs they are replaced,
+under every name the student's code can reach, by functions that fail the check with
+``forbidden`` ("used convlab.conv2d_backprop_input, which this exercise asks you to
+write"). convlab's own code still calls the originals.
+
+In a notebook, a :class:`CheckResult` is shown as HTML, and its output also holds
+:meth:`CheckResult.as_dict` as JSON under :data:`MIME_TYPE`
+(``application/vnd.convlab.check+json``), which a grader reads: ``checker``,
+``passed``, ``diagnosis``, ``message``, ``case`` and ``cases``. Long lines of the
+message wrap at word boundaries.
+
 Diagnosis codes (:data:`DIAGNOSES`):
 
 ``ok``
@@ -85,6 +118,29 @@ Diagnosis codes (:data:`DIAGNOSES`):
     the function raised another exception; the message shows it and the case.
 ``no_return``
     the function returned ``None``.
+``timeout``
+    the function did not return within the time limit (:data:`TIMEOUT` seconds a case).
+``exit``
+    the function ended the process running it: ``sys.exit()``, ``exit()``, a raised
+    ``SystemExit`` or ``os._exit()``.
+``crash``
+    the process running the function was killed by a signal (a crash in compiled code, or
+    the memory ran out).
+``forbidden``
+    the function called a library function that the exercise asks the student to write
+    (``convlab.conv2d_backprop_input`` in ``check_grad_input``, ...).
+``not_a_function``
+    what was passed to the checker cannot be called.
+``wrong_type``
+    the result is not what was asked: not an array of real numbers (a bool array, a
+    string, ragged lists, something ``np.asarray`` cannot read), or, for a size, not a
+    plain ``int`` (a float, a bool, an ``int`` subclass).
+``complex_result``
+    the result is complex, even where its real part is right.
+``object_result``
+    the result is an array of Python objects (``dtype=object``).
+``nan_result``
+    the result holds NaN or infinity.
 ``wrong_shape``
     a result of the wrong shape that no known mistake explains.
 ``wrong_values``
@@ -227,8 +283,14 @@ Examples
 from __future__ import annotations
 
 import copy
+import dataclasses
 import html
+import math
 import numbers
+import operator
+import os
+import sysconfig
+import textwrap
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -237,7 +299,7 @@ from typing import Any
 
 import numpy as np
 
-from convlab import tolerance
+from convlab import _sandbox, tolerance
 from convlab.geometry import (
     effective_kernel,
     output_size,
@@ -288,6 +350,16 @@ DIAGNOSES: dict[str, str] = {
     "not_implemented": "not implemented yet (the function raises NotImplementedError)",
     "exception": "the function raised an exception",
     "no_return": "the function returned None",
+    "timeout": "the function did not return within the time limit",
+    "exit": "the function ended the process running it (sys.exit(), exit() or os._exit())",
+    "crash": "the process running the function was killed (a crash, or out of memory)",
+    "forbidden": "the function called a library function that the exercise asks you to write",
+    "not_a_function": "the checker was given something that is not a function",
+    "wrong_type": "the result is not of the type asked for (a float array, or an int for a "
+                  "size)",
+    "complex_result": "the result is complex; a real result was expected",
+    "object_result": "the result is an array of Python objects (dtype object), not of numbers",
+    "nan_result": "the result holds NaN or infinity",
     "wrong_shape": "the result has the wrong shape",
     "wrong_values": "the right shape, but wrong values",
     "no_rotation": "the filter was not turned by 180 degrees",
@@ -357,6 +429,27 @@ _HINTS: dict[str, str] = {
     "exception": "read the error and the case above; print the shapes of your arrays just "
                  "before the line that fails.",
     "no_return": "the function computes something but does not `return` it.",
+    "timeout": "look for a loop that never ends (a while loop whose condition never changes) "
+               "or one far longer than the case needs. The limit per case is "
+               "exercises.TIMEOUT seconds (or the environment variable "
+               "CONVLAB_CHECK_TIMEOUT; default 10).",
+    "exit": "return the result instead of ending the program; to stop with an error, raise "
+            "an exception.",
+    "crash": "SIGKILL usually means the memory ran out: check the sizes of the arrays you "
+             "create; SIGSEGV is a crash in compiled code.",
+    "forbidden": "write it yourself with numpy (and the functions the exercise names); the "
+                 "library's version is what your result is checked against.",
+    "not_a_function": "pass the function itself, e.g. check_rot180(rot180), not what it "
+                      "returns (check_rot180(rot180(w))).",
+    "wrong_type": "return a numpy array of floats (np.zeros(shape) filled in, or "
+                  "np.asarray(result, dtype=float)); a size is a plain int (use // to divide).",
+    "complex_result": "the gradients of real arrays are real: a complex dtype comes from "
+                      "np.fft, a square root of a negative number or a 1j. Compute with real "
+                      "numbers; taking .real would only hide the mistake.",
+    "object_result": "an object array comes from a list of arrays of different shapes, or "
+                     "of None: build the result with np.zeros(shape) and fill it in.",
+    "nan_result": "NaN comes from 0/0, inf - inf or an np.empty never filled in: print the "
+                  "result on the smallest case and find the first nan.",
     "wrong_shape": "compare the shape you return with the expected one, axis by axis "
                    "(NHWC for images, HWIO for filters).",
     "wrong_values": "the shape is right; check the index formula on the smallest case by "
@@ -487,6 +580,13 @@ _HINTS: dict[str, str] = {
 }
 
 _SRC = str(Path(__file__).resolve().parent)
+# where library code lives: a frame in none of these is the student's
+_LIBRARY = tuple(sorted({_SRC, *(sysconfig.get_paths().get(k, "") for k in ("stdlib",
+                                                                          "platstdlib"))}
+                        - {""}))
+
+#: The MIME type of a result's record in a notebook's output (see :meth:`CheckResult.as_dict`).
+MIME_TYPE = "application/vnd.convlab.check+json"
 
 
 # --- the result --------------------------------------------------------------------------
@@ -511,6 +611,9 @@ class CheckResult:
         1-based number of the smallest failing case (None when passed).
     cases : int
         Number of cases in the check.
+
+    In a notebook the result is shown as HTML, and its output also holds
+    :meth:`as_dict` under the MIME type :data:`MIME_TYPE`, for a grader to read.
     """
 
     task: str
@@ -528,7 +631,7 @@ class CheckResult:
             return f"{self.task}: passed ({self.cases} of {self.cases} cases)"
         if self.diagnosis == "not_implemented":
             return f"{self.task}: not implemented yet"
-        return f"{self.task}: failed [{self.diagnosis}] {DIAGNOSES[self.diagnosis]}"
+        return f"{self.task}: failed [{self.diagnosis}] {DIAGNOSES.get(self.diagnosis, '')}"
 
     def __str__(self) -> str:
         return f"{self.headline}\n{self.message}"
@@ -548,9 +651,35 @@ class CheckResult:
             f'margin: 0.4em 0;">'
             f'<div style="color: {colour}; font-weight: bold;">{mark} '
             f"{html.escape(self.headline)}</div>"
-            f'<pre style="white-space: pre-wrap; margin: 0.3em 0 0 0; background: none; '
-            f'border: none; padding: 0;">{html.escape(self.message)}</pre></div>'
+            # the message is wrapped at word boundaries already; a notebook's own style
+            # (word-break: break-all) would otherwise cut words at the box's edge
+            f'<pre style="white-space: pre-wrap; word-break: normal; overflow-wrap: normal; '
+            f'overflow-x: auto; margin: 0.3em 0 0 0; background: none; border: none; '
+            f'padding: 0;">{html.escape(self.message)}</pre></div>'
         )
+
+    def as_dict(self) -> dict[str, Any]:
+        """The result as plain data, for a grader: the keys are fixed.
+
+        Returns
+        -------
+        dict
+            ``{"checker", "passed", "diagnosis", "message", "case", "cases"}``:
+            ``checker`` is the key of :data:`CHECKERS` (``"grad_input"`` for
+            ``check_grad_input``), ``message`` the plain text, ``case`` the 1-based
+            smallest failing case or None.
+        """
+        checker = next((key for key, check in CHECKERS.items()
+                        if getattr(check, "__name__", None) == self.task),
+                       self.task.removeprefix("check_"))
+        return {"checker": checker, "passed": bool(self.passed),
+                "diagnosis": str(self.diagnosis), "message": str(self.message),
+                "case": None if self.case is None else int(self.case),
+                "cases": int(self.cases)}
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        return {"text/plain": str(self), "text/html": self._repr_html_(),
+                MIME_TYPE: self.as_dict()}
 
     def raise_if_failed(self) -> CheckResult:
         """Return ``self`` if passed; raise ``AssertionError`` with the text otherwise."""
@@ -631,6 +760,10 @@ class _Task:
     variants: list[tuple[str, Callable[..., Any]]]  # (code, wrong function) by priority
     layout: str = "nhwc"          # how to print the result
     scalar: bool = False          # the result is one int (output_size)
+    # dotted names of the library functions that would pass the exercise for the student
+    # ("convlab.conv2d_backprop_input", "tf.nn.conv2d_transpose"): replaced while it runs
+    forbidden: tuple[str, ...] = ()
+    timeout: float | None = None  # seconds a case; None: TIMEOUT
 
 
 def _ints(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
@@ -784,22 +917,270 @@ def _swap_args(fn: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
 
 # --- running a check ---------------------------------------------------------------------
 
+#: Seconds each case of a check may take. None: the environment variable
+#: ``CONVLAB_CHECK_TIMEOUT`` if set, else 10. 0: no limit, and the student's function runs
+#: in this process (where forking is unsafe, e.g. a kernel whose TensorFlow has started).
+TIMEOUT: float | None = None
+
+_DEFAULT_TIMEOUT = 10.0
+_WIDTH = 88  # the width that messages wrap at
+_STOPS = ("not_implemented", "forbidden")  # outcomes after which no further case runs
+
+
+def _time_limit(value: Any) -> float | None:
+    """Seconds a case from ``value``, :data:`TIMEOUT` or the environment; None: no limit."""
+    source = "timeout"
+    if value is None:
+        value, source = TIMEOUT, "exercises.TIMEOUT"
+    if value is None:
+        text = os.environ.get("CONVLAB_CHECK_TIMEOUT", "").strip()
+        if not text:
+            return _DEFAULT_TIMEOUT
+        source = "CONVLAB_CHECK_TIMEOUT"
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(f"{source} must be a non-negative number of seconds (0: no "
+                             f"limit); got {text!r}") from None
+    accepted = f"{source} must be a non-negative number of seconds (0: no limit)"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{accepted}; got {value!r}")
+    try:
+        seconds = float(value)
+    except OverflowError:  # an int too large for a float: no limit in practice
+        seconds = math.inf
+    if not seconds >= 0:  # NaN too
+        raise ValueError(f"{accepted}; got {value!r}")
+    return None if seconds == 0 or math.isinf(seconds) else seconds
+
+
+def _wrap(text: str, indent: str = "      ") -> str:
+    """Wrap each line of prose at word boundaries, never inside a word."""
+    return "\n".join(
+        textwrap.fill(line, _WIDTH, subsequent_indent=indent, break_long_words=False,
+                      break_on_hyphens=False) if len(line) > _WIDTH else line
+        for line in text.split("\n"))
+
+
+def _hint(code: str) -> str:
+    return _wrap(f"hint: {_HINTS[code]}")
+
+
+@dataclass
+class _Outcome:
+    """What the student's function did on one case, as plain data (sent from the child)."""
+
+    kind: str  # value, big, none, invalid, raised, not_implemented or forbidden
+    value: Any = None  # value: a C-contiguous float64 array, or a plain int or float (sizes)
+    code: str = ""  # invalid and raised: the diagnosis
+    text: str = ""  # what was returned or raised, for the message
+    where: str = ""  # raised: the line of the student's code that raised
+    helper: str = ""  # not_implemented: the stub it came from, when not the function itself
+    shape: tuple[int, ...] | None = None  # big: the shape of an array too large to send
+
+
+@dataclass(frozen=True)
+class _Oversized:
+    """An array too large to send back from the child: its shape only."""
+
+    shape: tuple[int, ...]
+
+
+def _quiet(call: Callable[[], Any], default: Any) -> Any:
+    """``call()``, or ``default`` where the student's objects make it raise anything."""
+    try:
+        return call()
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
+        return default
+
+
+def _type_name(value: Any) -> str:
+    return _quiet(lambda: str(type(value).__name__), "object")
+
+
+def _a(value: Any) -> str:
+    """``"a dict"``, ``"an Arr"``: the type of ``value`` with its article."""
+    name = _type_name(value)
+    return f"{'an' if name[:1] in tuple('aeiouAEIOU') else 'a'} {name}"
+
+
+def _safe_repr(value: Any, most: int = 200) -> str:
+    text = _quiet(lambda: repr(value), None)
+    if not isinstance(text, str):
+        return f"<a {_type_name(value)} that cannot be printed>"
+    return text if len(text) <= most else text[:most - 4] + " ..."
+
+
+def _error_text(err: BaseException) -> str:
+    """``"KeyError: 'x'"``, even for an exception whose ``__str__`` raises."""
+    name = _type_name(err)
+    text = _quiet(lambda: str(err), None)
+    if not isinstance(text, str):
+        return f"{name} (its message cannot be shown: str() of it raised an exception)"
+    if len(text) > 2000:
+        text = text[:2000] + " ..."
+    return f"{name}: {text}" if text else name
+
+
+def _mine(frame: traceback.FrameSummary) -> bool:
+    """Whether a traceback frame is in the student's code, not a library's."""
+    name = frame.filename
+    return not (name.startswith(_LIBRARY) or "site-packages" in name
+                or "dist-packages" in name)
+
+
+def _stub_helper(err: BaseException) -> str | None:
+    """Where a NotImplementedError came from: "" the checked function itself, a helper's
+    name where a function it calls is the stub, None where library code raised it."""
+    frames = traceback.extract_tb(err.__traceback__)[1:]
+    if not frames:
+        return ""
+    if not _mine(frames[-1]):
+        return None
+    named = [f for f in frames if _mine(f) and not f.name.startswith("<")]
+    if not named or (named[-1].filename, named[-1].name) == (frames[0].filename,
+                                                              frames[0].name):
+        return ""
+    return named[-1].name
+
+
+def _raised(err: BaseException) -> _Outcome:
+    """What the student's function raised, as text (the exception stays in the child)."""
+    if isinstance(err, NotImplementedError):
+        helper = _quiet(lambda: _stub_helper(err), "")
+        if helper is not None:
+            message = _quiet(lambda: str(err), "")
+            return _Outcome("not_implemented", text=message if isinstance(message, str)
+                            else "", helper=helper)
+    code = "exit" if isinstance(err, SystemExit) else "exception"
+    return _Outcome("raised", code=code, text=_error_text(err),
+                    where=_quiet(lambda: _where(err), ""))
+
+
+def _caught(err: BaseException) -> _Outcome:
+    try:
+        return _raised(err)
+    except KeyboardInterrupt:
+        raise
+    except BaseException:  # e.g. an exception whose __class__ raises
+        return _Outcome("raised", code="exception", text="an exception that cannot be shown")
+
+
+def _as_array(value: Any, expected: Any) -> _Outcome:
+    a = np.asarray(value)
+    kind, shape = a.dtype.kind, tuple(int(n) for n in a.shape)
+    if kind == "c":
+        return _Outcome("invalid", code="complex_result", shape=shape,
+                        text=f"a complex array (dtype {a.dtype}, shape {shape})")
+    if kind == "O" and a.ndim > 0:
+        return _Outcome("invalid", code="object_result", shape=shape,
+                        text=f"an array of Python objects (dtype object, shape {shape}): "
+                             f"{_safe_repr(value)}")
+    if kind == "O":
+        return _Outcome("invalid", code="wrong_type",
+                        text=f"{_a(value)}, not an array: {_safe_repr(value)}")
+    if kind not in "iuf":
+        what = "booleans" if kind == "b" else f"dtype {a.dtype}"
+        return _Outcome("invalid", code="wrong_type", shape=shape,
+                        text=f"an array of {what} (shape {shape}), not of numbers: "
+                             f"{_safe_repr(value)}")
+    if a.size > max(64 * int(np.size(expected)), 1 << 16):
+        return _Outcome("big", shape=shape, text=f"dtype {a.dtype}")
+    return _Outcome("value", value=np.array(a, dtype=np.float64, order="C"))
+
+
+def _as_size(value: Any) -> _Outcome:
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    if isinstance(value, bool | np.bool_):
+        return _Outcome("invalid", code="wrong_type", text=f"a bool ({value!r}), not an int")
+    if isinstance(value, np.integer):
+        value = operator.index(value)
+    if type(value) is int:
+        return _Outcome("value", value=value)
+    if isinstance(value, complex | np.complexfloating):
+        return _Outcome("invalid", code="complex_result",
+                        text=f"a complex number: {_safe_repr(value)}")
+    if type(value) is float or isinstance(value, np.floating):
+        number = float(value)
+        if not math.isfinite(number):
+            return _Outcome("invalid", code="nan_result", text=f"{number!r}")
+        return _Outcome("value", value=number)
+    if isinstance(value, int):  # a subclass: its == and int() may say anything
+        return _Outcome("invalid", code="wrong_type",
+                        text=f"{_a(value)} (a subclass of int), not a plain int")
+    return _Outcome("invalid", code="wrong_type",
+                    text=f"{_a(value)}, not an int: {_safe_repr(value)}")
+
+
+def _convert(value: Any, scalar: bool, expected: Any) -> _Outcome:
+    """Check a result and turn it into plain data (in the child: nothing of the student's
+    object goes back)."""
+    if value is None:
+        return _Outcome("none")
+    try:
+        return _as_size(value) if scalar else _as_array(value, expected)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as err:
+        return _Outcome("invalid", code="wrong_type",
+                        text=f"{_a(value)} that could not be read as "
+                             f"{'an int' if scalar else 'an array'} ({_error_text(err)}): "
+                             f"{_safe_repr(value)}")
+
+
+def _attempt(task: _Task, fn: Callable[..., Any], case: _Case,
+             guard: _sandbox.Forbidder | None) -> _Outcome:
+    """Run the student's function on one case and check what it returned (in the child)."""
+    if guard is not None:
+        name = guard.named(fn)
+        if name is not None:
+            return _Outcome("forbidden", text=name)
+        guard.used = None
+    args = copy.deepcopy(case.args)  # a function that changes its inputs changes a copy
+    try:
+        value = fn(*args)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as err:
+        outcome = _caught(err)
+    else:
+        outcome = _convert(value, task.scalar, case.expected)
+    if guard is not None and guard.used is not None:
+        return _Outcome("forbidden", text=guard.used)
+    return outcome
+
+
+def _plain(value: Any) -> int | float | None:
+    """A number of a size task as a plain int or float; None for anything else."""
+    if isinstance(value, bool | np.bool_):
+        return None
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return float(value)
+    return None
+
 
 def _as_result(value: Any, scalar: bool) -> Any:
+    """A known mistake's output (trusted code) as the student's results are compared."""
     if scalar:
-        if isinstance(value, numbers.Real) and not isinstance(value, bool):
-            return value
-        if isinstance(value, np.ndarray) and value.shape == ():
-            return value.item()
-        raise TypeError(f"expected one int, got {type(value).__name__}: {value!r}")
+        number = _plain(value.item() if isinstance(value, np.ndarray) and value.shape == ()
+                        else value)
+        if number is None:
+            raise TypeError(f"expected one int, got {type(value).__name__}: {value!r}")
+        return number
     return np.asarray(value, dtype=np.float64)
 
 
 def _agrees(got: Any, ref: Any, scalar: bool) -> bool:
-    if got is None or ref is None:
+    if got is None or ref is None or isinstance(got, _Oversized) or isinstance(ref, _Oversized):
         return False
     if scalar:
-        return bool(got == ref)
+        a, b = _plain(got), _plain(ref)
+        return a is not None and b is not None and a == b
     if np.shape(got) != np.shape(ref):
         return False
     _, rel = tolerance.errors(got, ref)
@@ -807,14 +1188,15 @@ def _agrees(got: Any, ref: Any, scalar: bool) -> bool:
 
 
 def _shape(value: Any) -> tuple[int, ...] | None:
+    if isinstance(value, _Oversized):
+        return value.shape
     return None if value is None else tuple(np.shape(value))
 
 
 def _where(exc: BaseException) -> str:
     """The last line of the student's own code in the traceback, if any."""
     frames = traceback.extract_tb(exc.__traceback__)[1:]
-    mine = [f for f in frames
-            if not f.filename.startswith(_SRC) and "site-packages" not in f.filename]
+    mine = [f for f in frames if _mine(f)]
     if not mine:
         return ""
     f = mine[-1]
@@ -822,67 +1204,147 @@ def _where(exc: BaseException) -> str:
     return f"\n  raised at line {f.lineno} of {f.name}(){line}"
 
 
-def _run(task: _Task, fn: Callable[..., Any]) -> CheckResult:
+def _run(task: _Task, fn: Callable[..., Any], timeout: float | None = None) -> CheckResult:
+    """Run ``fn`` on every case of ``task`` (in a child process) and diagnose the results.
+
+    ``timeout`` is the seconds a case may take (default ``task.timeout``, else
+    :data:`TIMEOUT`); a bad value raises ``TypeError``/``ValueError``. Nothing the
+    student's function does or returns makes this raise (``KeyboardInterrupt`` aside).
+    """
     cases = task.make_cases()
     total = len(cases)
-    got: list[Any] = []
-    first: int | None = None
-    first_error: BaseException | None = None
-    conversion_error: str | None = None
-    for index, case in enumerate(cases):
-        try:
-            value = fn(*copy.deepcopy(case.args))
-        except NotImplementedError as err:
-            return _not_implemented(task, cases, index, err)
-        except Exception as err:
-            got.append(None)
-            if first is None:
-                first, first_error = index, err
-            continue
-        if value is None:
-            got.append(None)
-            if first is None:
-                first = index
-            continue
-        try:
-            value = _as_result(value, task.scalar)
-        except (TypeError, ValueError) as err:
-            got.append(None)
-            if first is None:
-                first, conversion_error = index, str(err)
-            continue
-        got.append(value)
-        if first is None and not _agrees(value, case.expected, task.scalar):
-            first = index
-    if first is None:
-        return CheckResult(task.name, True, "ok", _passed_message(cases), None, total)
+    limit = _time_limit(timeout if timeout is not None else task.timeout)
+    if not callable(fn):
+        msg = "\n".join((task.signature, _wrap(f"the checker was given {_safe_repr(fn)}, "
+                         f"{_a(fn)}, not a function."), _hint("not_a_function")))
+        return CheckResult(task.name, False, "not_a_function", msg, None, total)
+    guard = _sandbox.Forbidder(task.forbidden, fn) if task.forbidden else None
 
-    case = cases[first]
+    def work(k: int) -> _Outcome:
+        return _attempt(task, fn, cases[k], guard)
+
+    run = _sandbox.run(work, total, limit, prepare=guard.apply if guard else None,
+                       cleanup=guard.restore if guard else None,
+                       last=lambda outcome: outcome.kind in _STOPS)
+    result = _judge(task, cases, run, limit)
+    notes = []
+    if run.stop is not None and result.case is not None and result.case <= len(run.results):
+        notes.append(f"note: case {len(run.results) + 1} then {_stop_text(run, limit)}; the "
+                     "cases after it were not run.")
+    if run.note:
+        notes.append(f"note: {run.note}.")
+    if notes:
+        result = dataclasses.replace(result, message="\n".join(
+            [result.message, *(_wrap(n) for n in notes)]))
+    return result
+
+
+def _judge(task: _Task, cases: list[_Case], run: _sandbox.Run, limit: float | None
+           ) -> CheckResult:
+    """The result of a check from what the student's function did on each case."""
+    outcomes: list[_Outcome] = run.results
+    total, ran = len(cases), len(outcomes)
+    got: list[Any] = [o.value if o.kind == "value" else
+                      _Oversized(o.shape or ()) if o.kind == "big" else None for o in outcomes]
+    got += [None] * (total - ran)
+    for index, outcome in enumerate(outcomes):
+        if outcome.kind == "forbidden":
+            # one line, not wrapped: the sentence a grader or a student searches for
+            msg = "\n".join((_case_head(task, cases, index), f"your function used "
+                             f"{outcome.text}, which this exercise asks you to write.",
+                             _hint("forbidden")))
+            return CheckResult(task.name, False, "forbidden", msg, index + 1, total,
+                               {"used": outcome.text})
+        if outcome.kind == "not_implemented":
+            return _not_implemented(task, cases, index, outcome)
+    first = next((i for i in range(ran) if outcomes[i].kind != "value"
+                  or not _agrees(got[i], cases[i].expected, task.scalar)), None)
+    if first is None and run.stop is not None:
+        first = ran
+    if first is None:
+        floats = [i for i in range(ran) if task.scalar and type(got[i]) is not int]
+        if floats:  # every size right, but not every one an int
+            i = floats[0]
+            msg = "\n".join(x for x in (
+                _case_head(task, cases, i),
+                f"your function returned {got[i]!r}, a float: the size is right, but sizes "
+                "are ints.", _inputs(cases[i]), _hint("wrong_type")) if x)
+            return CheckResult(task.name, False, "wrong_type", msg, i + 1, total)
+        return CheckResult(task.name, True, "ok", _passed_message(cases), None, total)
+    if first == ran:
+        return _stopped(task, cases, run, limit)
+    return _failed(task, cases, outcomes, got, first)
+
+
+def _stop_text(run: _sandbox.Run, limit: float | None) -> str:
+    if run.stop == "timeout":
+        return f"did not return within {limit:g} s"
+    if run.stop == "died":
+        code = run.exitcode
+        if code is None or code >= 0:
+            return (f"ended the process running your function (exit status {code}, as "
+                    f"os._exit({code}) does)")
+        return f"the process running your function was killed by {_sandbox.signal_name(code)}"
+    return "the checker failed while running your function"
+
+
+def _stopped(task: _Task, cases: list[_Case], run: _sandbox.Run, limit: float | None
+             ) -> CheckResult:
+    """The case that ran past the limit, or during which the child process died."""
+    index = len(run.results)
+    case = cases[index]
+    if run.stop == "timeout":
+        code = "timeout"
+        what = f"your function did not return within {limit:g} s on case {index + 1}."
+    elif run.stop == "died" and (run.exitcode is None or run.exitcode >= 0):
+        code = "exit"
+        what = (f"your function ended the process running it on case {index + 1} (exit "
+                f"status {run.exitcode}, as os._exit({run.exitcode}) does).")
+    elif run.stop == "died":
+        code = "crash"
+        what = (f"the process running your function was killed by "
+                f"{_sandbox.signal_name(run.exitcode or 0)} on case {index + 1}.")
+    else:
+        code = "crash"
+        what = ("the checker failed while running your function (a bug in convlab: please "
+                f"report it):\n{_indent(run.text.strip())}")
+    msg = "\n".join(x for x in (_case_head(task, cases, index), _wrap(what), _inputs(case),
+                                "" if run.stop == "internal" else _hint(code)) if x)
+    return CheckResult(task.name, False, code, msg, index + 1, len(cases))
+
+
+def _failed(task: _Task, cases: list[_Case], outcomes: list[_Outcome], got: list[Any],
+            first: int) -> CheckResult:
+    """The diagnosis of the smallest failing case, a case that returned or raised."""
+    total = len(cases)
+    case, outcome = cases[first], outcomes[first]
     head = _case_head(task, cases, first)
-    if first_error is not None:
-        text = f"{type(first_error).__name__}: {first_error}{_where(first_error)}"
+    if outcome.kind == "raised":
+        text = f"{outcome.text}{outcome.where}"
         msg = "\n".join(x for x in (head, f"your function raised\n  {text}", _inputs(case)) if x)
+        if outcome.code == "exit":
+            return CheckResult(task.name, False, "exit", f"{msg}\n{_hint('exit')}", first + 1,
+                               total, {"error": outcome.text})
         # a mistake that fails loudly on some shapes is often silent on others
         later = [i for i in range(first + 1, total)
                  if got[i] is not None and not _agrees(got[i], cases[i].expected, task.scalar)]
         code = _diagnose(task, cases, got, later[0]) if later else "exception"
-        if code in ("wrong_shape", "wrong_values", "exception"):
-            msg += f"\nhint: {_HINTS['exception']}"
+        if code in ("wrong_shape", "wrong_values", "nan_result", "exception"):
+            msg += f"\n{_hint('exception')}"
             return CheckResult(task.name, False, "exception", msg, first + 1, total,
-                               {"error": first_error})
-        msg += (f"\ncase {later[0] + 1} runs, but returns exactly what this known mistake "
-                f"gives: {DIAGNOSES[code]} ({cases[later[0]].label}).\nhint: {_HINTS[code]}")
+                               {"error": outcome.text})
+        msg += "\n" + _wrap(f"case {later[0] + 1} runs, but returns exactly what this known "
+                            f"mistake gives: {DIAGNOSES[code]} ({cases[later[0]].label}).")
+        msg += f"\n{_hint(code)}"
         return CheckResult(task.name, False, code, msg, first + 1, total,
-                           {"error": first_error})
-    if got[first] is None:
-        if conversion_error is not None:
-            msg = "\n".join(x for x in (
-            head, f"the result could not be read as {'one int' if task.scalar else 'an array'}:"
-            f" {conversion_error}", _inputs(case), f"hint: {_HINTS['wrong_shape']}") if x)
-            return CheckResult(task.name, False, "wrong_shape", msg, first + 1, total)
-        msg = f"{head}\nyour function returned None.\nhint: {_HINTS['no_return']}"
+                           {"error": outcome.text})
+    if outcome.kind == "none":
+        msg = f"{head}\nyour function returned None.\n{_hint('no_return')}"
         return CheckResult(task.name, False, "no_return", msg, first + 1, total)
-
+    if outcome.kind == "invalid":
+        msg = "\n".join(x for x in (head, _wrap(f"your function returned {outcome.text}"),
+                                    _inputs(case), _hint(outcome.code)) if x)
+        return CheckResult(task.name, False, outcome.code, msg, first + 1, total)
     code = _diagnose(task, cases, got, first)
     msg = _mismatch_message(task, case, head, got[first], code)
     return CheckResult(task.name, False, code, msg, first + 1, total)
@@ -918,6 +1380,8 @@ def _diagnose(task: _Task, cases: list[_Case], got: list[Any], first: int) -> st
         return best_code
     expected = cases[first].expected
     if task.scalar or _shape(got[first]) == _shape(expected):
+        if not task.scalar and not np.all(np.isfinite(got[first])):
+            return "nan_result"
         return "wrong_values"
     for code, fn in task.variants:  # a wrong shape that a known mistake gives
         shape = _shape(_variant_output(fn, cases[first], task.scalar))
@@ -942,40 +1406,77 @@ def _inputs(case: _Case) -> str:
 def _mismatch_message(task: _Task, case: _Case, head: str, got: Any, code: str) -> str:
     lines = [head, _inputs(case)] if case.shown else [head]
     if task.scalar:
-        lines.append(f"expected {case.expected}, got {got!r}")
+        lines.append(f"expected {case.expected}, got {_safe_repr(got)}")
+    elif isinstance(got, _Oversized):
+        lines.append(_show("expected", case.expected, task.layout))
+        lines.append(f"got an array of shape {got.shape}, too large to print")
+        lines.append(f"expected shape {np.shape(case.expected)}, got {got.shape}")
+    elif np.shape(got) == np.shape(case.expected):
+        diff = np.abs(got - case.expected)
+        where = tuple(int(i) for i in np.unravel_index(np.argmax(diff), diff.shape))
+        lines.append(_show("expected", case.expected, task.layout, where))
+        lines.append(_show("got", got, task.layout, where))
+        lines.append(f"largest difference: {_fmt_array(np.array(diff[where]))} at index "
+                     f"{where} (expected {_fmt_array(np.array(case.expected[where]))}, "
+                     f"got {_fmt_array(np.array(got[where]))})")
     else:
-        if np.shape(got) == np.shape(case.expected):
-            diff = np.abs(got - case.expected)
-            where = tuple(int(i) for i in np.unravel_index(np.argmax(diff), diff.shape))
-            lines.append(_show("expected", case.expected, task.layout, where))
-            lines.append(_show("got", got, task.layout, where))
-            lines.append(f"largest difference: {_fmt_array(np.array(diff[where]))} at index "
-                         f"{where} (expected {_fmt_array(np.array(case.expected[where]))}, "
-                         f"got {_fmt_array(np.array(got[where]))})")
-        else:
-            lines.append(_show("expected", case.expected, task.layout))
-            lines.append(_show("got", got, task.layout))
-            lines.append(f"expected shape {np.shape(case.expected)}, got {np.shape(got)}")
+        lines.append(_show("expected", case.expected, task.layout))
+        lines.append(_show("got", got, task.layout))
+        lines.append(f"expected shape {np.shape(case.expected)}, got {np.shape(got)}")
     if code not in ("wrong_shape", "wrong_values"):
-        lines.append(f"diagnosis: your result is what this known mistake gives: "
-                     f"{DIAGNOSES[code]}.")
-    lines.append(f"hint: {_HINTS[code]}")
+        lines.append(_wrap(f"diagnosis: your result is what this known mistake gives: "
+                           f"{DIAGNOSES[code]}." if code != "nan_result" else
+                           f"diagnosis: {DIAGNOSES[code]}."))
+    lines.append(_hint(code))
     return "\n".join(lines)
 
 
 def _not_implemented(task: _Task, cases: list[_Case], index: int,
-                     err: NotImplementedError) -> CheckResult:
-    if index == 0:
-        msg = f"{task.signature}\nnot implemented yet: {_HINTS['not_implemented']}"
+                     outcome: _Outcome) -> CheckResult:
+    what = f"your function calls {outcome.helper}()" if outcome.helper else ""
+    if index == 0 and what:
+        msg = "\n".join((task.signature, _wrap(
+            f"not implemented yet: {what}, which still raises NotImplementedError: write it "
+            "first, then run this cell again.")))
+    elif index == 0:
+        msg = f"{task.signature}\n{_wrap('not implemented yet: ' + _HINTS['not_implemented'])}"
     else:
-        msg = (f"{_case_head(task, cases, index)}\nyour function raised NotImplementedError"
-               f"{': ' + str(err) if str(err) else ''}: this case is not handled yet.")
+        raiser = f"{what}, which" if what else "your function"
+        msg = (f"{_case_head(task, cases, index)}\n" + _wrap(
+            f"{raiser} raised NotImplementedError"
+            f"{': ' + outcome.text if outcome.text else ''}: this case is not handled yet."))
     return CheckResult(task.name, False, "not_implemented", msg, index + 1, len(cases))
 
 
 def _passed_message(cases: list[_Case]) -> str:
     labels = "\n".join(f"  {i + 1}. {c.label}" for i, c in enumerate(cases))
     return f"all {len(cases)} cases agree with convlab's reference:\n{labels}"
+
+
+# convlab's (and TensorFlow's) own versions of what an exercise asks for, forbidden while
+# the student's function runs: each would pass the exercise by itself
+_FORBID_GRAD_INPUT = (
+    "convlab.conv2d_backprop_input", "convlab.conv2d_transpose",
+    "convlab.grad_input_via_conv2d", "convlab.definitions.conv2d_backprop_input",
+    "convlab.tf.conv2d_backprop_input", "convlab.tf.conv2d_transpose", "convlab.tf.autodiff",
+    "tf.compat.v1.nn.conv2d_backprop_input", "tf.compat.v1.nn.conv2d_transpose",
+    "tf.nn.conv2d_transpose", "tf.raw_ops.Conv2DBackpropInput",
+)
+_FORBID_GRAD_FILTER = (
+    "convlab.conv2d_backprop_filter", "convlab.grad_filter_via_conv2d",
+    "convlab.definitions.conv2d_backprop_filter", "convlab.tf.conv2d_backprop_filter",
+    "convlab.tf.autodiff", "tf.compat.v1.nn.conv2d_backprop_filter",
+    "tf.raw_ops.Conv2DBackpropFilter",
+)
+_FORBID_CONV2D = (
+    "convlab.conv2d", "convlab.conv2d_loops", "convlab.definitions.conv2d",
+    "convlab.definitions.conv2d_loops", "convlab.tf.conv2d", "tf.nn.conv2d",
+    "tf.compat.v1.nn.conv2d", "tf.raw_ops.Conv2D", "tf.nn.convolution",
+)
+_FORBID_IM2COL = (*_FORBID_CONV2D, "convlab.definitions.windows")
+_FORBID_ROT180 = ("convlab.via_conv2d.rotate180", "convlab.via_conv2d.swap_in_out")
+_FORBID_ZEROS = ("convlab.via_conv2d.insert_zeros",)
+_FORBID_SIZE = ("convlab.output_size", "convlab.conv_geometry")
 
 
 # --- the tasks -------------------------------------------------------------------------------
@@ -1006,6 +1507,7 @@ _ROT180 = _Task(
         ("spatial_transpose", lambda w: w.transpose(1, 0, 2, 3)),
     ],
     layout="hwio",
+    forbidden=_FORBID_ROT180,
 )
 
 
@@ -1032,6 +1534,7 @@ _ZEROS = _Task(
         ("zero_count", lambda dy, s: _stretch(dy, s, extra=-1) if min(s) > 1 else None),
         ("strides_swapped", lambda dy, s: _stretch(dy, (s[1], s[0]))),
     ],
+    forbidden=_FORBID_ZEROS,
 )
 
 
@@ -1080,6 +1583,7 @@ _SIZE = _Task(
                                                            "VALID")),
     ],
     scalar=True,
+    forbidden=_FORBID_SIZE,
 )
 
 
@@ -1103,13 +1607,13 @@ _FORWARD_VARIANTS: list[tuple[str, Callable[..., Any]]] = [
 _LOOPS = _Task(
     "check_conv2d_loops",
     "fn(x, w, strides, padding): tf.nn.conv2d (NHWC, HWIO) with loops",
-    _conv_forward_cases, _FORWARD_VARIANTS,
+    _conv_forward_cases, _FORWARD_VARIANTS, forbidden=_FORBID_CONV2D,
 )
 
 _IM2COL = _Task(
     "check_conv2d_im2col",
     "fn(x, w, strides, padding): tf.nn.conv2d (NHWC, HWIO) as im2col and one matmul",
-    _conv_forward_cases, _FORWARD_VARIANTS,
+    _conv_forward_cases, _FORWARD_VARIANTS, forbidden=_FORBID_IM2COL,
 )
 
 
@@ -1140,6 +1644,7 @@ _GRAD_FILTER = _Task(
         ("no_crop", lambda x, fs, dy, s, p: _grad_filter(x, fs, dy, s, p, crop=False)),
     ],
     layout="hwio",
+    forbidden=_FORBID_GRAD_FILTER,
 )
 
 
@@ -1163,7 +1668,7 @@ _GRAD_INPUT_VARIANTS: list[tuple[str, Callable[..., Any]]] = [
 _GRAD_INPUT = _Task(
     "check_grad_input",
     "fn(input_sizes, w, dy, strides, padding): d_x, the gradient of conv2d(x, w) for x",
-    _grad_input_cases, _GRAD_INPUT_VARIANTS,
+    _grad_input_cases, _GRAD_INPUT_VARIANTS, forbidden=_FORBID_GRAD_INPUT,
 )
 
 
@@ -1187,6 +1692,7 @@ _TRANSPOSE = _Task(
         *[(code, _swap_args(fn)) for code, fn in _GRAD_INPUT_VARIANTS
           if code != "no_channel_swap"],
     ],
+    forbidden=_FORBID_GRAD_INPUT,
 )
 
 

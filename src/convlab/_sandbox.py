@@ -8,8 +8,9 @@ function lives in the notebook's ``__main__``, which a spawned process could not
 import), and the child runs the cases one after the other and sends back what each gave,
 as plain data that the caller's ``work`` has already checked. The parent waits for each
 case at most ``timeout`` seconds, then kills the child. The child's address space is
-capped a few GiB above what it inherits, so a huge allocation fails there. What the
-student's code prints in the child is sent back and printed in the parent.
+capped 2 GiB (at most half the free memory) above what it inherits, so a huge
+allocation fails there. What the student's code prints in the child is sent back and
+printed in the parent.
 
 Where there is no fork (Windows; macOS, whose system libraries are not fork-safe) or the
 limit is off, the cases run in this process, without a time limit, and the result says so.
@@ -414,8 +415,8 @@ def run(work: Callable[[int], Any], count: int, timeout: float | None, *,
     Parameters
     ----------
     work : callable
-        Runs case ``k`` and returns plain, picklable data; it must not raise (a
-        ``KeyboardInterrupt`` ends the child).
+        Runs case ``k`` and returns plain, picklable data; it must not raise. A
+        ``KeyboardInterrupt`` in the child is raised here.
     count : int
         The number of cases.
     timeout : float or None
@@ -477,8 +478,11 @@ def _child(conn: Any, work: Callable[[int], Any], count: int,
             conn.send(("result", result, out.take(), err.take()))
             if last is not None and last(result):
                 break
-    except KeyboardInterrupt:
-        pass
+    except KeyboardInterrupt:  # the student's code raised it, or the user interrupted
+        try:
+            conn.send(("interrupted", None, out.take(), err.take()))
+        except BaseException:
+            pass
     except BaseException:
         try:
             conn.send(("internal", traceback.format_exc(limit=8), out.take(), err.take()))
@@ -532,6 +536,8 @@ def _forked(work: Callable[[int], Any], count: int, timeout: float,
                 break
             _echo(printed, sys.stdout)
             _echo(warned, sys.stderr)
+            if kind == "interrupted":
+                raise KeyboardInterrupt
             if kind != "result":
                 out.stop, out.text = "internal", str(result)
                 break

@@ -85,14 +85,15 @@ checker). A case past the limit kills the child (``timeout``), as does an endles
 that catches every exception; ``sys.exit()``, ``os._exit()`` and any ``BaseException``
 other than ``KeyboardInterrupt`` are reported (``exit``, ``exception``), as is a child
 killed by a crash or by the memory running out (``crash``: its address space is capped
-a few GiB above what it inherits). What the function prints is printed here. The child
+2 GiB above what it inherits). What the function prints is printed here. The child
 checks each result and sends back only plain data: a C-contiguous float64 array of at
 most the expected size times 64, or a plain ``int`` for a size (numpy integers converted
 with ``operator.index``; a float, a bool or an ``int`` subclass is ``wrong_type``);
 complex, object, NaN and unreadable results get their own codes. Where the system cannot
 fork (Windows, macOS) or ``TIMEOUT`` is 0, the function runs in this process, without a
-limit, and the message says so. Each check costs about 25 ms for the fork (about 0.2 s
-in a process that has imported TensorFlow).
+limit, and the message says so. The child costs each check about 25 ms in a plain
+process, 80 ms in a notebook's kernel and 0.2 s once TensorFlow is imported (a larger
+process to fork). A ``KeyboardInterrupt`` stops the check.
 
 When a helper that the function calls still raises ``NotImplementedError``, the message
 names the helper. An exercise may forbid library functions (``_Task.forbidden``: for
@@ -1009,7 +1010,8 @@ def _a(value: Any) -> str:
 def _safe_repr(value: Any, most: int = 200) -> str:
     text = _quiet(lambda: repr(value), None)
     if not isinstance(text, str):
-        return f"<a {_type_name(value)} that cannot be printed>"
+        return f"<{_a(value)} that cannot be printed>"
+    text = " ".join(text[:4 * most].split())  # one line: an array's repr has several
     return text if len(text) <= most else text[:most - 4] + " ..."
 
 

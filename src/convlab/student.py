@@ -41,6 +41,13 @@ What changes, chapter by chapter:
 
   A checker never raises: it shows "not implemented yet", so a fresh student notebook
   runs top to bottom, and each exercise reports its state when it is run.
+* Each ``exercise-stub`` cell carries its exercise in its metadata, for the grader
+  (:mod:`convlab.grade`) and the nbgrader export (:mod:`convlab.export`):
+  ``{"convlab": {"exercise": LABEL, "checker": NAME}}``, where ``LABEL`` is the label of the
+  exercise the cell answers (the ``{solution-start}`` it sits in, or the ``:label:`` of the
+  ``{exercise-start}`` before it) and ``NAME`` the key in ``exercises.CHECKERS`` of the
+  checker it calls. A stub cell outside any exercise, or calling no checker or several,
+  is an error.
 * Outputs are empty; the kernel is the chapter's (``python3``).
 * Pages for teachers (``INSTRUCTOR_ONLY``: ``book/instructors.md``) are left out.
 """
@@ -60,7 +67,8 @@ from typing import Any
 from convlab import notebooks
 from convlab.notebooks import STUDENT_INSTALL, Book, finish
 
-__all__ = ["INSTRUCTOR_ONLY", "STUB_TAG", "build", "chapters", "stub_source", "student_notebook"]
+__all__ = ["INSTRUCTOR_ONLY", "STUB_TAG", "build", "chapters", "exercise_labels", "stub_checker",
+           "stub_source", "student_notebook"]
 
 STUB_TAG = "exercise-stub"
 # pages for teachers, left out of the student edition (by file stem)
@@ -126,6 +134,60 @@ def stub_source(source: str) -> str:
     text = "\n".join(out).rstrip() + "\n"
     ast.parse(text)
     return text.rstrip("\n")
+
+
+def stub_checker(source: str) -> str:
+    """The name in ``exercises.CHECKERS`` of the one checker that ``source`` calls.
+
+    Examples
+    --------
+    >>> stub_checker("def f(w):\\n    return w\\n\\nresult = exercises.check_rot180(f)")
+    'rot180'
+    """
+    from convlab import exercises
+
+    known = {check.__name__: name for name, check in exercises.CHECKERS.items()}
+    called = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = (func.attr if isinstance(func, ast.Attribute)
+                    else func.id if isinstance(func, ast.Name) else "")
+            if name.startswith("check_") and name not in called:
+                called.append(name)
+    if len(called) != 1:
+        raise ValueError(f"an {STUB_TAG} cell must call one exercises.check_NAME, "
+                         f"but it calls {', '.join(called) or 'none'}")
+    if called[0] not in known:
+        raise ValueError(f"an {STUB_TAG} cell calls {called[0]}, which is not in "
+                         f"exercises.CHECKERS ({', '.join(sorted(known))})")
+    return known[called[0]]
+
+
+_OPTION = re.compile(r"^\s*:label:\s*(\S+)\s*$")
+
+
+def exercise_labels(text: str) -> list[str]:
+    """The exercise labels a Markdown cell opens, in order: the ``:label:`` of each
+    ``{exercise-start}`` or ``{exercise}`` and the argument of each ``{solution-start}``
+    (MyST shown as an example, in a plain code fence, does not count)."""
+    lines = text.splitlines()
+    shown = notebooks._verbatim(lines)
+    labels = []
+    for i, line in enumerate(lines):
+        match = None if i in shown else _FENCE.match(line)
+        if match is None:
+            continue
+        name, argument = match.group(3), match.group(4).strip()
+        if name == "solution-start" and argument:
+            labels.append(argument.split()[0])
+        elif name in ("exercise-start", "exercise"):
+            for option in lines[i + 1:_directive_block(lines, i)]:
+                found = _OPTION.match(option)
+                if found:
+                    labels.append(found.group(1))
+                    break
+    return labels
 
 
 def _colon_line(lines: list[str], node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
@@ -195,9 +257,11 @@ def student_notebook(path: Path, book: Book | None = None) -> Any:
     cells = []
     in_solution = False
     numbers = list(book.in_order.get(path.stem, []))
+    label = None  # the exercise the cells so far belong to
     for cell in nb.cells:
         tags = cell.get("metadata", {}).get("tags", [])
         if cell.cell_type == "markdown":
+            label = ([label, *exercise_labels(cell.source)])[-1]
             text, in_solution = _markdown(cell.source, in_solution)
             text = book.markdown(text, path, numbers)
             if text.strip():
@@ -206,10 +270,17 @@ def student_notebook(path: Path, book: Book | None = None) -> Any:
             if STUB_TAG in tags:
                 try:
                     source = stub_source(cell.source)
+                    checker = stub_checker(cell.source)
                 except SyntaxError as err:
                     raise ValueError(f"{path}: an {STUB_TAG} cell is not plain Python: "
                                      f"{err}") from None
-                cells.append(nbformat.v4.new_code_cell(source, metadata=cell.metadata))
+                except ValueError as err:
+                    raise ValueError(f"{path}: {err}") from None
+                if label is None:
+                    raise ValueError(f"{path}: an {STUB_TAG} cell calling check_{checker} "
+                                     "comes before any exercise")
+                meta = {**cell.metadata, "convlab": {"exercise": label, "checker": checker}}
+                cells.append(nbformat.v4.new_code_cell(source, metadata=meta))
             elif not in_solution:
                 meta = {k: v for k, v in cell.metadata.items() if k != "mystnb"}
                 if "notebook-only" in tags:  # a cell the book leaves out (it needs a kernel)

@@ -1827,6 +1827,7 @@ _CONV1X1 = _Task(
         ("filter_transposed", lambda x, w: _matmul_1x1(x, w, w_transposed=True)),
         ("reshape_order", lambda x, w: _matmul_1x1(x, w, w_rows=False)),
     ],
+    forbidden=_FORBID_CONV2D,
 )
 
 
@@ -1889,20 +1890,28 @@ def _einsum_cases() -> list[_Case]:
     return cases
 
 
+def _einsum_letters(x: np.ndarray, w: np.ndarray, s: int, letters: str) -> np.ndarray:
+    """The einsum with the view's axes given ``letters`` (``"nijcab"`` is right)."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    view = sliding_window_view(x, w.shape[:2], axis=(1, 2))[:, ::s, ::s]
+    return np.einsum(f"{letters},abck->nijk", view, w)
+
+
 _EINSUM = _Task(
     "check_conv2d_einsum",
     "fn(x, w, s): tf.nn.conv2d(x, w, s, 'VALID') as sliding_window_view and one einsum",
     _einsum_cases,
     [
         ("flipped_kernel", lambda x, w, s: conv2d(x, w[::-1, ::-1], s, "VALID")),
-        # "nijcba" or "nijabc" for the view's (n, i, j, c, a, b): wrong letters, same shapes
-        ("window_axes_order", lambda x, w, s: conv2d(x, w.transpose(1, 0, 2, 3), s, "VALID")
-         if w.shape[0] == w.shape[1] else None),
-        ("window_axes_order", lambda x, w, s: conv2d(x, w.transpose(1, 2, 0, 3), s, "VALID")
-         if w.shape[0] == w.shape[1] == w.shape[2] else None),
+        # the view's axes are (n, i, j, c, a, b); einsum broadcasts axes of length 1, so
+        # wrong letters run, silently, on one channel or a square filter
+        ("window_axes_order", lambda x, w, s: _einsum_letters(x, w, s, "nijcba")),
+        ("window_axes_order", lambda x, w, s: _einsum_letters(x, w, s, "nijabc")),
         ("stride_on_input", lambda x, w, s: conv2d(x[:, ::s, ::s], w, 1, "VALID")),
         ("stride_ignored", lambda x, w, s: conv2d(x, w, 1, "VALID")),
     ],
+    forbidden=_FORBID_CONV2D,
 )
 
 
@@ -1937,6 +1946,7 @@ _SAME_PADDING = _Task(
         ("same_stride_one", lambda *a: _same_pads(*a, stride=False)),
         ("rounding", lambda *a: _same_pads(*a, floor=True)),
     ],
+    forbidden=("convlab.same_padding", "convlab.conv_geometry"),
 )
 
 
@@ -1966,6 +1976,7 @@ _VALID_SIZES = _Task(
         ("input_range", lambda o, k, s, d: _valid_sizes(o, k, s, d, shift=1)),
         ("input_range", lambda o, k, s, d: _valid_sizes(o, k, s, d, shift=-1)),
     ],
+    forbidden=("convlab.valid_input_sizes", "convlab.geometry.input_size_span"),
 )
 
 
@@ -2081,6 +2092,7 @@ _FULL_PADDING = _Task(
         ("forward_pads_kept", lambda *a: _full_pads(*a, subtract=False)),
         ("unreached_before", lambda *a: _full_pads(*a, unreached_first=True)),
     ],
+    forbidden=("convlab.via_conv2d.full_padding",),
 )
 
 
@@ -2117,6 +2129,7 @@ _GRAD_INPUT_1X1 = _Task(
         ("no_channel_swap", lambda dy, w: _dx_1x1(dy, w, swap=False)),
         ("reshape_order", lambda dy, w: _dx_1x1(dy, w, reshape=True)),
     ],
+    forbidden=_FORBID_GRAD_INPUT,
 )
 
 
@@ -2250,6 +2263,7 @@ _GRAD_FILTER_1X1 = _Task(
         ("reshape_order", lambda x, dy: _dw_1x1(x, dy, reshape=False)),
     ],
     layout="hwio",
+    forbidden=_FORBID_GRAD_FILTER,
 )
 
 
@@ -2281,6 +2295,7 @@ _GRAD_FILTER_NCHW = _Task(
         *[(code, _from_nchw(fn)) for code, fn in _GRAD_FILTER.variants],
     ],
     layout="hwio",
+    forbidden=_FORBID_GRAD_FILTER,
 )
 
 

@@ -1231,7 +1231,7 @@ def _run(task: _Task, fn: Callable[..., Any], timeout: float | None = None) -> C
     result = _judge(task, cases, run, limit)
     notes = []
     if run.stop is not None and result.case is not None and result.case <= len(run.results):
-        notes.append(f"note: case {len(run.results) + 1} then {_stop_text(run, limit)}; the "
+        notes.append(f"note: on case {len(run.results) + 1}, {_stop_text(run, limit)}; the "
                      "cases after it were not run.")
     if run.note:
         notes.append(f"note: {run.note}.")
@@ -1279,12 +1279,13 @@ def _judge(task: _Task, cases: list[_Case], run: _sandbox.Run, limit: float | No
 
 
 def _stop_text(run: _sandbox.Run, limit: float | None) -> str:
+    """What stopped the run, as a clause: "your function did not return within 2 s"."""
     if run.stop == "timeout":
-        return f"did not return within {limit:g} s"
+        return f"your function did not return within {limit:g} s"
     if run.stop == "died":
         code = run.exitcode
         if code is None or code >= 0:
-            return (f"ended the process running your function (exit status {code}, as "
+            return (f"your function ended the process running it (exit status {code}, as "
                     f"os._exit({code}) does)")
         return f"the process running your function was killed by {_sandbox.signal_name(code)}"
     return "the checker failed while running your function"

@@ -583,11 +583,10 @@ def conv2d_backprop_filter(
         )
 
     with _on(device, "conv2d_backprop_filter", "grad_filter_via_conv2d"):
-        one = _one(conv)
         return _unless_empty(
             [x, dy], lambda: tf.zeros(shape, tf.as_dtype(conv.dtype)),
             lambda: op(x, shape, dy, _tf_padding(padding, conv)),
-            ask=lambda: op(one, [1, 1, 1, 1], one, _tf_padding_kind(padding, conv)),
+            ask=lambda: op(_one(conv), [1, 1, 1, 1], _one(conv), _tf_padding_kind(padding, conv)),
         )
 
 
@@ -663,11 +662,11 @@ def autodiff(
             d_x, d_w = tape.gradient(y, [x, w], output_gradients=dy)
             return d_x, d_w
 
-        one = _one(conv)
         d_x, d_w = _unless_empty(
             [x, w, dy], lambda: (tf.zeros_like(x), tf.zeros_like(w)),
             lambda: tape_gradients(x, w, dy, _tf_padding(padding, conv)),
-            ask=lambda: tape_gradients(one, one, one, _tf_padding_kind(padding, conv)),
+            ask=lambda: tape_gradients(_one(conv), _one(conv), _one(conv),
+                                       _tf_padding_kind(padding, conv)),
         )
         return d_x, d_w
 

@@ -1,9 +1,12 @@
-"""Command line: ``python -m convlab verify|bench ...`` (also the ``convlab`` script).
+"""Command line: ``python -m convlab verify|bench|grade|export ...`` (also the ``convlab``
+script).
 
 Exit status: 0 when every method agrees, 1 when one disagrees (``verify``), 2 for bad input
 (argparse's convention: a malformed option, a configuration convlab refuses, a request for
 more memory than the machine has), 130 when interrupted. Every error is one line on stderr
-naming the option, e.g. ``convlab verify: --strides: ...``; never a traceback.
+naming the option, e.g. ``convlab verify: --strides: ...``; never a traceback. ``grade``
+exits 0 once the class is graded, whatever the grades (:mod:`convlab.grade`); ``export``
+writes an nbgrader source assignment (:mod:`convlab.export`).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ _VERIFY_WORDS = {**VERIFY_OPTIONS, "input": "--input", "filters": "--filter"}
 BENCH_OPTIONS = {"repeat": "--repeat", "rounds": "--rounds", "device": "--device",
                  "seed": "--seed", "tf32": "--tf32"}
 _MAX_RUNS = 1000  # timed runs of a method a --repeat or --rounds may ask for
+_COMMANDS = ("verify", "bench", "grade", "export")
 
 
 class _BadInput(Exception):
@@ -106,12 +110,36 @@ def _runs(text: str) -> int:
     return _ints(text, (1,), 1, f"a positive int up to {_MAX_RUNS}", most=_MAX_RUNS)[0]
 
 
+def _seconds(text: str) -> int:
+    return _ints(text, (1,), 1, "a positive whole number of seconds", most=86_400)[0]
+
+
+def _jobs(text: str) -> int:
+    return _ints(text, (1,), 1, "a positive int up to 1024", most=1024)[0]
+
+
+def _points(text: str) -> dict[str, float]:
+    """``LABEL=N,LABEL=N``: points of exercises by label."""
+    accepted = "LABEL=N pairs separated by commas, N a non-negative number"
+    out = {}
+    for item in text.split(","):
+        label, _, value = item.partition("=")
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if not label.strip() or not math.isfinite(number) or number < 0:
+            raise argparse.ArgumentTypeError(f"must be {accepted}, got {_shown(text)}")
+        out[label.strip()] = number
+    return out
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="convlab", description="Check, and time, every way of computing conv2d's gradients."
     )
     sub = parser.add_subparsers(dest="command", required=True, title="commands",
-                                metavar="{verify,bench}")
+                                metavar="{verify,bench,grade,export}")
     v = sub.add_parser(
         "verify",
         help="compute d_x and d_w every way on random data and compare",
@@ -158,11 +186,49 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--onednn", action="store_true",
                    help="time TensorFlow's oneDNN CPU kernels (TF_ENABLE_ONEDNN_OPTS=1)")
     b.add_argument("--seed", type=_seed, default=0)
+    g = sub.add_parser(
+        "grade",
+        help="run a class's handed-in notebooks and grade every checked exercise",
+        description="Run every SUBMISSIONS/<student>/<notebook>.ipynb in a fresh kernel "
+        "(a time limit per cell) and record each checked exercise's result: one CSV row "
+        "per exercise of each notebook, and an HTML report per student and per exercise. "
+        "Exits 0 once the class is graded, whatever the grades; 2 for bad input.",
+    )
+    g.add_argument("submissions", type=Path, metavar="SUBMISSIONS",
+                   help="a folder with one folder per student, holding their notebooks")
+    g.add_argument("--out", type=Path, default=Path("grades.csv"),
+                   help="where to write the CSV (default grades.csv)")
+    g.add_argument("--html", type=Path, default=None, help="where to write the HTML report")
+    g.add_argument("--timeout", type=_seconds, default=60,
+                   help="seconds each cell may run (default 60)")
+    g.add_argument("--jobs", type=_jobs, default=None,
+                   help="notebooks run at once (default: the number of cores)")
+    g.add_argument("--handout", type=Path, default=None,
+                   help="the student edition as handed out (e.g. _build/student): which "
+                   "exercises each notebook should hold (default: the book's chapters "
+                   "when run in a convlab checkout, else each notebook's own cells)")
+    g.add_argument("--points", type=_points, default={},
+                   help="points per exercise, LABEL=N,LABEL=N (default 1 each)")
+    e = sub.add_parser(
+        "export",
+        help="write the student edition as an nbgrader source assignment",
+        description="Write OUTDIR/source/<chapter>/<chapter>.ipynb for each chapter with a "
+        "checked exercise: solution regions and autograder cells that call the checkers "
+        "(then run `nbgrader generate_assignment <chapter>` in OUTDIR).",
+    )
+    e.add_argument("outdir", type=Path, metavar="OUTDIR")
+    e.add_argument("--root", type=Path, default=Path.cwd(),
+                   help="the book's root, holding _toc.yml (default: here)")
+    e.add_argument("--assignment", default=None,
+                   help="one assignment holding every chapter (default: one per chapter)")
+    e.add_argument("--points", type=_points, default={},
+                   help="points per exercise, LABEL=N,LABEL=N (default 1 each)")
+    e.add_argument("--force", action="store_true", help="overwrite notebooks already there")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``convlab verify`` or ``convlab bench``; return the exit status.
+    """Run ``convlab verify``, ``bench``, ``grade`` or ``export``; return the exit status.
 
     Parameters
     ----------
@@ -177,11 +243,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         ``SystemExit`` as argparse does.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
-    command = next((a for a in argv if a in ("verify", "bench")), None)
+    command = next((a for a in argv if a in _COMMANDS), None)
     prog = f"convlab {command}" if command else "convlab"
     try:
         args = _parser().parse_args(argv)
-        return _verify(args) if args.command == "verify" else _bench(args)
+        run = {"verify": _verify, "bench": _bench, "grade": _grade, "export": _export}
+        return run[args.command](args)
     except _BadInput as err:
         # argparse's top-level parser reports a subcommand's unrecognized arguments
         return _fail(f"{prog if err.prog in ('', 'convlab') else err.prog}: {err}")
@@ -266,11 +333,12 @@ def _verify(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-def _json_writable(path: Path) -> None:
-    """Make sure ``--json`` can be written, leaving nothing behind; raise :class:`_BadInput`."""
+def _json_writable(path: Path, option: str = "--json") -> None:
+    """Make sure ``option``'s file can be written, leaving nothing behind; raise
+    :class:`_BadInput`."""
 
     def bad(why: str) -> _BadInput:
-        return _BadInput(f"--json: cannot write {_shown(str(path))}: {why}")
+        return _BadInput(f"{option}: cannot write {_shown(str(path))}: {why}")
 
     made: list[Path] = []
     existed = os.path.lexists(path)
@@ -326,6 +394,94 @@ def _bench(args: argparse.Namespace) -> int:
         raise _BadInput(f"--json: cannot write {_shown(str(args.json))}: "
                         f"{err.strerror or err}") from None
     print(f"\nwrote {args.json}")
+    return 0
+
+
+def _folder(path: Path, option: str) -> None:
+    try:
+        if not path.is_dir():
+            raise _BadInput(f"{option}: {_shown(str(path))} is not a folder")
+        os.listdir(path)
+    except OSError as err:
+        raise _BadInput(f"{option}: cannot read {_shown(str(path))}: "
+                        f"{err.strerror or err}") from None
+    except ValueError as err:  # e.g. a NUL in the path
+        raise _BadInput(f"{option}: cannot read {_shown(str(path))}: {err}") from None
+
+
+def _grade(args: argparse.Namespace) -> int:
+    _folder(args.submissions, "SUBMISSIONS")
+    if args.handout is not None:
+        _folder(args.handout, "--handout")
+    for path, option in ((args.out, "--out"), (args.html, "--html")):
+        if path is not None:
+            _json_writable(path, option)
+    try:
+        from convlab import grade
+    except ImportError as err:
+        raise _BadInput(f"error: grading needs the book extra (nbclient, ipykernel): {err}"
+                        ) from None
+    try:
+        found = grade.submissions(args.submissions)
+    except OSError as err:
+        raise _BadInput(f"SUBMISSIONS: cannot read {_shown(str(args.submissions))}: "
+                        f"{err.strerror or err}") from None
+    if not found:
+        raise _BadInput(f"SUBMISSIONS: no notebooks in {_shown(str(args.submissions))} "
+                        "(expected SUBMISSIONS/<student>/<notebook>.ipynb)")
+
+    def progress(nb: grade.Notebook) -> None:
+        got, most = nb.score
+        print(f"{nb.student}/{nb.name}.ipynb: {got:g} of {most:g} points "
+              f"({nb.seconds:.1f} s)" + "".join(f"; {note}" for note in nb.notes), flush=True)
+
+    grades = grade.grade(args.submissions, timeout=args.timeout, jobs=args.jobs,
+                         handout=args.handout, points=args.points, progress=progress)
+    written = []
+    for path, option, write in ((args.out, "--out", grades.write_csv),
+                                (args.html, "--html", None)):
+        if path is None:
+            continue
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if write is not None:
+                write(path)
+            else:
+                path.write_text(grades.html(), encoding="utf-8")
+        except OSError as err:
+            raise _BadInput(f"{option}: cannot write {_shown(str(path))}: "
+                            f"{err.strerror or err}") from None
+        written.append(str(path))
+    print(f"{grades.summary()}; wrote {', '.join(written)}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    _folder(args.root, "--root")
+    if args.assignment is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+", args.assignment):
+        raise _BadInput(f"--assignment: must be letters, digits, '.', '_' or '-', got "
+                        f"{_shown(args.assignment)}")
+    if not (args.root / "_toc.yml").is_file():
+        raise _BadInput(f"--root: {_shown(str(args.root))} holds no _toc.yml (the book's "
+                        "root)")
+    try:
+        from convlab import export
+    except ImportError as err:
+        raise _BadInput(f"error: exporting needs the book extra (jupytext): {err}") from None
+    try:
+        written = export.build_nbgrader(args.outdir, args.root, assignment=args.assignment,
+                                        points=args.points, force=args.force)
+    except FileExistsError as err:
+        raise _BadInput(f"OUTDIR: {err}") from None
+    except ValueError as err:  # a chapter the export cannot read
+        raise _BadInput(f"--root: {err}") from None
+    except OSError as err:
+        raise _BadInput(f"OUTDIR: cannot write {_shown(str(args.outdir))}: "
+                        f"{err.strerror or err}") from None
+    for path in written:
+        print(path)
+    print(f"wrote {len(written)} nbgrader source notebook{'s' * (len(written) != 1)}; "
+          f"next: cd {args.outdir} && nbgrader generate_assignment ASSIGNMENT")
     return 0
 
 

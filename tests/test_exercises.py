@@ -414,14 +414,14 @@ def test_every_code_is_documented_and_has_a_hint():
     for code in DIAGNOSES:
         assert f"``{code}``" in doc, code
         assert code == "ok" or code in exercises._HINTS, code
-    assert set(exercises.CHECKERS.values()) == {c for c, _ in CHECKS.values()}
+    # the checkers tested here; test_exercises_more tests the others
+    assert {c for c, _ in CHECKS.values()} <= set(exercises.CHECKERS.values())
 
 
 def test_every_variant_differs_from_the_reference_somewhere():
     """A known mistake that no case could reveal would never be diagnosed."""
-    tasks = [exercises._ROT180, exercises._ZEROS, exercises._SIZE, exercises._LOOPS,
-             exercises._IM2COL, exercises._GRAD_FILTER, exercises._GRAD_INPUT,
-             exercises._TRANSPOSE]
+    tasks = [t for t in vars(exercises).values() if isinstance(t, exercises._Task)]
+    assert len(tasks) == len(exercises.CHECKERS)
     for task in tasks:
         cases = task.make_cases()
         for code, fn in task.variants:

@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: install test lint verify clean book lab student bench notebooks
+.PHONY: install test lint verify clean book course-book lab student bench notebooks
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -64,6 +64,21 @@ book: $(STAMP) $(MATHJAX)
 	$(BIN)/python -m convlab.notebooks $(BOOK_OUT)/_sources/book --wheel $(BOOK_OUT)/book > /dev/null
 	@echo
 	@echo "The book is built. Open $(CURDIR)/$(BOOK_OUT)/index.html"
+
+## the course edition of the site, for a class: the book without its solutions (and without
+## the instructors' page), its download menu giving each chapter's student notebook; built
+## into $(COURSE_OUT)/_build/html, and checked: no line of a solution may be in it.
+## make book's site in $(BOOK_OUT) is left as it is
+COURSE_OUT := _build/course
+course-book: $(STAMP) $(MATHJAX)
+	rm -rf $(COURSE_OUT)
+	$(BIN)/python -m convlab.course config $(COURSE_OUT) > /dev/null
+	TF_CPP_MIN_LOG_LEVEL=2 PATH="$(CURDIR)/$(BIN):$$PATH" \
+		$(BIN)/jupyter-book build . --all -W -n --keep-going --path-output $(COURSE_OUT) \
+		--config $(COURSE_OUT)/_config.yml --toc $(COURSE_OUT)/_toc.yml
+	$(BIN)/python -m convlab.course finish $(COURSE_OUT)/_build/html
+	@echo
+	@echo "The course edition is built. Open $(CURDIR)/$(COURSE_OUT)/_build/html/index.html"
 
 ## JupyterLab on the repository: the chapters (book/, opened as notebooks by jupytext), the
 ## reader's edition (_build/notebooks/) and the student edition (_build/student/);

@@ -14,6 +14,7 @@ import contextlib
 import copy
 import csv
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -155,8 +156,7 @@ EXPECTED = {  # student: (passed, diagnosis) of the filled-in exercise
 }
 
 
-@pytest.mark.slow
-def test_the_class_gets_one_row_per_exercise_with_its_diagnosis(graded, handout):
+def _rows_and_diagnoses(graded, handout):
     assert graded["status"] == 0
     assert graded["header"] == ",".join(grade.COLUMNS)
     labels = [c.metadata["convlab"]["exercise"] for c in handout.cells
@@ -184,8 +184,7 @@ def test_the_class_gets_one_row_per_exercise_with_its_diagnosis(graded, handout)
         assert graded["by"]["frank"][label]["diagnosis"] == "unreadable"
 
 
-@pytest.mark.slow
-def test_the_rows_say_what_happened(graded, handout):
+def _messages(graded, handout):
     by = graded["by"]
     assert "expected 5, got 7" in by["bob"][LABEL]["message"]
     assert by["bob"][LABEL]["case"] == "6" and by["bob"][LABEL]["cases"] == "9"
@@ -204,8 +203,7 @@ def test_the_rows_say_what_happened(graded, handout):
     assert "graded 10 notebooks of 10 students" in printed and "s per notebook" in printed
 
 
-@pytest.mark.slow
-def test_the_report_per_student_and_per_exercise(graded, handout):
+def _report(graded, handout):
     page = graded["html"]
     most = 2.5 + sum("convlab" in c.metadata for c in handout.cells) - 1
     assert page.startswith("<!DOCTYPE html>")
@@ -219,6 +217,16 @@ def test_the_report_per_student_and_per_exercise(graded, handout):
     assert "<code>no_dilation</code> &times; 1" in page
     # what a student's code printed or raised is escaped
     assert "&#x27;{&quot;cells&quot;: [ this is not JSON&#x27;" in page
+
+
+@pytest.mark.slow
+def test_grading_a_class(graded, handout):
+    """One row per exercise of each notebook, with its diagnosis; the messages and notes
+    say what happened; the report, per student and per exercise. (One test, so that
+    parallel workers do not each grade the class.)"""
+    _rows_and_diagnoses(graded, handout)
+    _messages(graded, handout)
+    _report(graded, handout)
 
 
 def test_hostile_names_and_messages_are_escaped_and_not_formulas(tmp_path):
@@ -515,3 +523,119 @@ def test_a_whole_student_notebook_graded_by_the_command(tmp_path, handout):
     assert "graded 2 notebooks of 2 students" in done.stdout
     assert "alice: 1 of" in (tmp_path / "r.html").read_text(encoding="utf-8")
     assert seconds < 300
+
+
+# --- the course edition of the site ------------------------------------------------------
+
+
+def test_the_course_config_is_the_book_s_without_solutions_or_instructors(tmp_path):
+    import yaml
+
+    from convlab import course
+
+    config_path, toc_path = course.write_config(ROOT, tmp_path)
+    config = yaml.safe_load(config_path.read_text())
+    book = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert "convlab.course" in config["sphinx"]["extra_extensions"]
+    assert config["sphinx"]["config"]["html_copy_source"] is False
+    for name, path in config["sphinx"]["local_extensions"].items():
+        assert Path(path) == (ROOT / book["sphinx"]["local_extensions"][name]).resolve()
+    assert config["execute"] == book["execute"]  # every chapter still runs, strictly
+    toc = yaml.safe_load(toc_path.read_text())
+    files = [toc["root"], *(c["file"] for part in toc["parts"] for c in part["chapters"])]
+    assert [Path(f).stem for f in files] == [
+        p.stem for p in student.chapters(ROOT) if p.stem not in student.INSTRUCTOR_ONLY]
+
+
+SPHINX_PAGE = """\
+# A page
+
+See {doc}`instructors` for more.
+
+```{exercise-start}
+:label: ex-one
+```
+
+Write a function.
+
+```{exercise-end}
+```
+
+```{solution-start} ex-one
+:class: dropdown
+```
+
+THE-GATED-SOLUTION-TEXT is here.
+
+```python
+def secret_gated_solution_code(): return 42
+```
+
+```{solution-end}
+```
+
+```{exercise} A plain one
+:label: ex-two
+
+What is 2 + 2?
+```
+
+```{solution} ex-two
+THE-PLAIN-SOLUTION-TEXT: 4
+```
+
+Text after the solutions stays.
+"""
+
+
+@pytest.mark.slow
+def test_the_extension_removes_gated_and_plain_solutions(tmp_path):
+    """A Sphinx build (strict) of a page with both kinds of solutions and a link to the
+    instructors' page, which the course edition leaves out."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "conf.py").write_text('extensions = ["myst_parser", "sphinx_exercise", '
+                                 '"convlab.course"]\n')
+    (src / "index.md").write_text(SPHINX_PAGE)
+    done = subprocess.run([sys.executable, "-m", "sphinx", "-b", "html", "-W", "-n", "-q",
+                           str(src), str(tmp_path / "out")], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    page = (tmp_path / "out" / "index.html").read_text()
+    for gone in ("THE-GATED-SOLUTION-TEXT", "secret_gated_solution_code",
+                 "THE-PLAIN-SOLUTION-TEXT"):
+        assert gone not in page
+    assert "Write a function." in page and "What is 2 + 2?" in page
+    assert "Text after the solutions stays." in page and "instructors" in page
+
+
+def test_a_solution_line_in_the_site_is_found(tmp_path):
+    from convlab import course
+
+    lines = course.solution_lines(CHAPTER)
+    assert "k_eff = dilation * (k - 1) + 1" in lines  # the first exercise's solution
+    assert not any("raise NotImplementedError" in line for line in lines)
+    site = tmp_path / "site"
+    (site / "book").mkdir(parents=True)
+    (site / "book" / "clean.html").write_text("<p>No solution here.</p>")
+    assert course.leaks(site, lines) == []
+    (site / "book" / "output-size.html").write_text(
+        '<pre><span class="n">k_eff</span> <span class="o">=</span> dilation '
+        '<span class="o">*</span> (k - 1) + 1</pre>')
+    assert course.leaks(site, lines) == [
+        "book/output-size.html: k_eff = dilation * (k - 1) + 1"]
+
+
+def test_a_malformed_notebook_is_unreadable_without_a_kernel(tmp_path, handout):
+    (tmp_path / "sub" / "zoe").mkdir(parents=True)
+    nb = _sheet(handout)
+    nb.cells[1] = {"cell_type": "banana", "source": 1, "metadata": {}}
+    (tmp_path / "sub" / "zoe" / "output-size.ipynb").write_text(json.dumps(nb))
+    (tmp_path / "handout").mkdir()
+    nbformat.write(handout, tmp_path / "handout" / "output-size.ipynb")
+    start = time.perf_counter()
+    grades = grade.grade(tmp_path / "sub", timeout=5, jobs=1, handout=tmp_path / "handout")
+    assert time.perf_counter() - start < 10
+    assert {r.diagnosis for r in grades.rows} == {"unreadable"}
+    assert len(grades.rows) == sum("convlab" in c.metadata for c in handout.cells)
+    assert grades.notebooks[0].notes[0].startswith("not a notebook that can be read")

@@ -485,6 +485,13 @@ def _grade_one(student: str, path: Path, expected: _Expected, timeout: float,
         nb = nbformat.read(path, as_version=4)
         if not isinstance(nb.get("cells"), list):
             raise ValueError("it has no list of cells")
+        for number, cell in enumerate(nb.cells, 1):
+            if (not isinstance(cell, dict) or not isinstance(cell.get("source", ""), str)
+                    or cell.get("cell_type") not in ("code", "markdown", "raw")):
+                raise ValueError(f"its cell {number} is not a notebook cell")
+            if not isinstance(cell.get("metadata"), dict):
+                cell["metadata"] = nbformat.NotebookNode()
+            cell.setdefault("source", "")
     except Exception as err:  # not JSON, not a notebook, unreadable: say so, go on
         why = f"{type(err).__name__}: {err}".splitlines()[0][:200]
         graded.notes.append(f"not a notebook that can be read ({why})")
@@ -497,7 +504,8 @@ def _grade_one(student: str, path: Path, expected: _Expected, timeout: float,
         graded.seconds = time.perf_counter() - start
         return graded
     own = _stub_exercises(nb)
-    exercises, graded.expected_from = found if found else (own, "the notebook's own cells")
+    exercises, graded.expected_from = (
+        found if found and found[0] else (own, "the notebook's own cells"))
     if not exercises:
         graded.notes.append("no checked exercises: not run")
         graded.seconds = time.perf_counter() - start

@@ -529,7 +529,7 @@ def test_a_whole_student_notebook_graded_by_the_command(tmp_path, handout):
 
 
 def test_the_course_config_is_the_book_s_without_solutions_or_instructors(tmp_path):
-    import yaml
+    yaml = pytest.importorskip("yaml")
 
     from convlab import course
 
@@ -592,6 +592,8 @@ Text after the solutions stays.
 def test_the_extension_removes_gated_and_plain_solutions(tmp_path):
     """A Sphinx build (strict) of a page with both kinds of solutions and a link to the
     instructors' page, which the course edition leaves out."""
+    pytest.importorskip("sphinx_exercise")
+    pytest.importorskip("myst_parser")
     src = tmp_path / "src"
     src.mkdir()
     (src / "conf.py").write_text('extensions = ["myst_parser", "sphinx_exercise", '

@@ -23,6 +23,7 @@ that asks for ``conv2d_backprop_input`` is not passed by calling convlab's.
 from __future__ import annotations
 
 import builtins
+import faulthandler
 import io
 import multiprocessing
 import os
@@ -469,6 +470,9 @@ def _child(conn: Any, work: Callable[[int], Any], count: int,
            prepare: Callable[[], Any] | None, last: Callable[[Any], bool] | None) -> None:
     out, err = _Capture(), _Capture()
     try:
+        # a crash of the student's code is reported as `crash`; the parent's fault handler
+        # (pytest and ipykernel turn it on) would also dump this child's stack to stderr
+        faulthandler.disable()
         sys.stdout, sys.stderr = out, err
         _limit_memory()
         if prepare is not None:

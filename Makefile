@@ -23,7 +23,7 @@ lint: $(STAMP)
 ## every test: lint, types, doctests, the numpy reference, TensorFlow as the oracle, the CLI,
 ## the strict book build and, where Chromium is installed, the explorers in a real browser
 test: lint book
-	CONVLAB_REQUIRE_TF=1 CONVLAB_BOOK_BUILT=1 $(BIN)/python -m pytest -n $(PYTEST_WORKERS) -q
+	CONVLAB_REQUIRE_TF=1 CONVLAB_REQUIRE_FRAMEWORKS=1 CONVLAB_BOOK_BUILT=1 $(BIN)/python -m pytest -n $(PYTEST_WORKERS) -q
 
 ## the verification table: d_x four ways and d_w three ways, every backend, one config
 verify: $(STAMP)

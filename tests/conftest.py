@@ -34,6 +34,32 @@ def ctf():
     return module
 
 
+def _framework(module: str, pip: str):
+    """convlab.<module>, or a skip (a failure when CONVLAB_REQUIRE_FRAMEWORKS=1, as in
+    `make test`)."""
+    import importlib
+
+    try:
+        return importlib.import_module(f"convlab.{module}")
+    except ImportError as err:
+        if os.environ.get("CONVLAB_REQUIRE_FRAMEWORKS") == "1":
+            pytest.fail(f"CONVLAB_REQUIRE_FRAMEWORKS=1 but convlab.{module} cannot be "
+                        f"imported: {err}")
+        pytest.skip(f"{pip} is not installed: {err}")
+
+
+@pytest.fixture(scope="session")
+def ctorch():
+    """convlab.torch, or a skip (a failure when CONVLAB_REQUIRE_FRAMEWORKS=1)."""
+    return _framework("torch", "PyTorch")
+
+
+@pytest.fixture(scope="session")
+def cjax():
+    """convlab.jax, or a skip (a failure when CONVLAB_REQUIRE_FRAMEWORKS=1)."""
+    return _framework("jax", "JAX")
+
+
 def _worker(config: pytest.Config) -> str:
     return getattr(config, "workerinput", {}).get("workerid", "main")
 

@@ -179,3 +179,16 @@ def test_make_lab_serves_every_notebook_with_the_kernel_s_language_info(tmp_path
     assert "language_info" not in (tmp_path / "chapter.md").read_text(encoding="utf-8")
     text = asyncio.run(manager.get("chapter.md", type="file"))
     assert text["type"] == "file"
+
+
+def test_a_chapter_that_uses_pytorch_or_jax_says_how_to_get_them(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text("```{code-cell} ipython3\nimport convlab.torch as ct\nimport jax\n```\n")
+    assert notebooks.needs(page) == ["convlab", "numpy", "torch", "jax"]
+    text, check = notebooks.preamble(page)
+    assert "download.pytorch.org/whl/cpu" in text.source and "pip install jax" in text.source
+    assert "'torch', 'jax'" in check.source and "pip install jax" in check.source
+    plain = tmp_path / "plain.md"
+    plain.write_text("```{code-cell} ipython3\nimport convlab\n```\n")
+    assert notebooks.needs(plain) == ["convlab", "numpy"]
+    assert "torch" not in notebooks.preamble(plain)[0].source

@@ -433,7 +433,18 @@ def needs(path: Path) -> list[str]:
         out.append("tensorflow")
     if re.search(r"ipywidgets|live_explorer", text):
         out.append("ipywidgets")
+    if re.search(r"import torch|convlab\.torch\b|\btorch\.", text):
+        out.append("torch")
+    if re.search(r"import jax|convlab\.jax\b|\bjax\.", text):
+        out.append("jax")
     return out
+
+
+# PyPI's torch for Linux is a CUDA build of several GB; the CPU build is on PyTorch's index
+FRAMEWORK_INSTALL = {
+    "torch": "pip install torch --index-url https://download.pytorch.org/whl/cpu",
+    "jax": "pip install jax",
+}
 
 
 def preamble(path: Path, install: str = READER_INSTALL) -> list[Any]:
@@ -442,10 +453,12 @@ def preamble(path: Path, install: str = READER_INSTALL) -> list[Any]:
     import nbformat
 
     wanted = needs(path)
+    extra = [FRAMEWORK_INSTALL[m] for m in wanted if m in FRAMEWORK_INSTALL]
+    also = "".join(f" and `{cmd}`" for cmd in extra)
     text = (f"*This notebook is a chapter of the convlab book. It needs "
             f"{', '.join(wanted)}. From a clone of the repository, `make lab` installs "
-            f"them; otherwise run `{INSTALL}` {install}. The cell below checks.*")
-    hint = f"run {INSTALL} {install}, or make lab from a clone"
+            f"them; otherwise run `{INSTALL}` {install}{also}. The cell below checks.*")
+    hint = f"run {INSTALL} {install}{also.replace('`', '')}, or make lab from a clone"
     code = (f"import importlib.util\n\nneeded = {wanted!r}\n"
             "missing = [m for m in needed if importlib.util.find_spec(m) is None]\n"
             "if missing:\n"

@@ -29,7 +29,7 @@ from convlab.verify import verify
 VERIFY_OPTIONS = {"input_shape": "--input", "filter_shape": "--filter", "strides": "--strides",
                   "padding": "--padding", "dilations": "--dilations",
                   "data_format": "--data-format", "dtype": "--dtype", "device": "--device",
-                  "seed": "--seed", "repeat": "--repeat"}
+                  "seed": "--seed", "repeat": "--repeat", "backends": "--backends"}
 _VERIFY_WORDS = {**VERIFY_OPTIONS, "input": "--input", "filters": "--filter"}
 # bench.run()'s parameters that options set
 BENCH_OPTIONS = {"repeat": "--repeat", "rounds": "--rounds", "device": "--device",
@@ -106,6 +106,17 @@ def _seed(text: str) -> int:
     return _ints(text, (1,), 0, "a non-negative int", most=None)[0]
 
 
+def _backend_names(text: str) -> tuple[str, ...]:
+    """``numpy,torch``: backends of verify, each once, from :data:`convlab.verify.BACKENDS`."""
+    from convlab.verify import BACKENDS
+
+    names = [v.strip().lower() for v in text.split(",")]
+    if not all(n in BACKENDS for n in names):
+        raise argparse.ArgumentTypeError(
+            f"must be names from {', '.join(BACKENDS)} separated by commas, got {_shown(text)}")
+    return tuple(dict.fromkeys(names))
+
+
 def _runs(text: str) -> int:
     return _ints(text, (1,), 1, f"a positive int up to {_MAX_RUNS}", most=_MAX_RUNS)[0]
 
@@ -143,9 +154,10 @@ def _parser() -> argparse.ArgumentParser:
     v = sub.add_parser(
         "verify",
         help="compute d_x and d_w every way on random data and compare",
-        description="Compute d_x four ways and d_w three ways (numpy and TensorFlow) on "
-        "seeded random data, compare each with a float64 reference, and check the adjoint "
-        "identity. Exits 1 if any method disagrees, 2 for bad input.",
+        description="Compute d_x four ways and d_w three ways (numpy, and TensorFlow, "
+        "PyTorch and JAX where installed) on seeded random data, compare each with a "
+        "float64 reference, and check the adjoint identity. Exits 1 if any method "
+        "disagrees, 2 for bad input.",
     )
     v.add_argument("--input", type=_shape, default=(2, 9, 9, 3),
                    help="input shape in data-format order (default 2,9,9,3)")
@@ -157,7 +169,12 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--dilations", type=_window, default=(1,), help="1, 2 or 4 ints (default 1)")
     v.add_argument("--data-format", default="NHWC", choices=["NHWC", "NCHW"])
     v.add_argument("--dtype", default="float32", choices=["float16", "float32", "float64"])
-    v.add_argument("--device", default="auto", choices=["auto", "cpu", "gpu", "all"])
+    v.add_argument("--device", default="auto", choices=["auto", "cpu", "gpu", "all"],
+                   help="where the frameworks' rows run: auto (a GPU where the framework "
+                   "sees one), cpu, gpu (every framework that sees one) or all")
+    v.add_argument("--backends", type=_backend_names, default=None,
+                   help="numpy,tensorflow,torch,jax or a part of it (default: numpy and "
+                   "every framework installed)")
     v.add_argument("--seed", type=_seed, default=0)
     v.add_argument("--repeat", type=_runs, default=3, help="timed runs per method (default 3)")
     b = sub.add_parser(
@@ -317,6 +334,7 @@ def _verify(args: argparse.Namespace) -> int:
         report = verify(
             args.input, args.filter, list(args.strides), args.padding, list(args.dilations),
             args.data_format, args.dtype, args.device, args.seed, args.repeat,
+            backends=args.backends,
         )
     except (ValueError, TypeError, RuntimeError) as err:
         if not re.search(_TOO_BIG, str(err)):

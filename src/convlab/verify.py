@@ -5,6 +5,10 @@ runs every method on every backend and device present, and compares each result 
 a float64 numpy reference computed from the same (rounded) inputs. It also checks the
 adjoint identity ``<conv2d(x, w), dy> == <x, d_x> == <w, d_w>`` in float64, which holds
 exactly for the true gradients because conv2d is bilinear.
+
+The backends are numpy and the frameworks convlab wraps (``convlab.tf``,
+``convlab.torch``, ``convlab.jax``). A framework is imported only when :func:`verify`
+runs, so importing this module needs numpy alone.
 """
 
 from __future__ import annotations
@@ -21,7 +25,24 @@ import numpy as np
 
 from convlab import _checks, reference, tolerance, via_conv2d
 
-__all__ = ["Report", "Row", "verify"]
+__all__ = ["BACKENDS", "DeviceUnavailableError", "Report", "Row", "verify"]
+
+# the backends verify() knows, in the order of its rows
+BACKENDS = ("numpy", "tensorflow", "torch", "jax")
+# framework: (the package, convlab's module, its name in prose, the pip extra)
+_FRAMEWORKS = {
+    "tensorflow": ("tensorflow", "convlab.tf", "TensorFlow", "tf"),
+    "torch": ("torch", "convlab.torch", "PyTorch", "torch"),
+    "jax": ("jax", "convlab.jax", "JAX", "jax"),
+}
+# each framework's rows, "quantity method"
+_FRAMEWORK_METHODS = ["y conv2d", "d_x autodiff", "d_x via conv2d", "d_x conv2d_backprop_input",
+                      "d_x conv2d_transpose", "d_w autodiff", "d_w via conv2d",
+                      "d_w conv2d_backprop_filter"]
+
+
+class DeviceUnavailableError(RuntimeError):
+    """``device="gpu"`` was asked for but no framework verify runs sees a GPU."""
 
 # the book's names for the quantities the command line prints as y, d_x, d_w
 _SYMBOL = {"y": "y", "d_x": "δx", "d_w": "δw"}
@@ -179,14 +200,54 @@ def _timed(fn: Callable[[], Any], repeat: int) -> tuple[np.ndarray, float]:
     return out, best
 
 
+def _framework(name: str) -> tuple[Any, str]:
+    """Return ``(convlab's module for framework name, "")`` or ``(None, why it is missing)``."""
+    package, module, prose, extra = _FRAMEWORKS[name]
+    try:
+        found = importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):  # an import hook that refuses it, a broken install
+        found = False
+    if not found:
+        return None, f"{prose} is not installed (pip install 'convlab[{extra}]')"
+    try:
+        return importlib.import_module(module), ""
+    except Exception as err:  # a broken install should not hide the other rows
+        return None, f"{prose} failed to import: {err}"
+
+
 def _tensorflow() -> tuple[Any, str]:
     """Return ``(convlab.tf, "")`` or ``(None, why it is missing)``."""
-    if importlib.util.find_spec("tensorflow") is None:
-        return None, "TensorFlow is not installed (pip install 'convlab[tf]')"
+    return _framework("tensorflow")
+
+
+def _backends(backends: Any) -> tuple[tuple[str, ...], bool]:
+    """The backends asked for, in :data:`BACKENDS` order, and whether they were named."""
+    accepted = "a subset of " + ", ".join(map(repr, BACKENDS))
+    if backends is None:
+        return BACKENDS, False
+    names = backends.split(",") if isinstance(backends, str) else backends
     try:
-        return importlib.import_module("convlab.tf"), ""
-    except Exception as err:  # a broken TF install should not hide the numpy rows
-        return None, f"TensorFlow failed to import: {err}"
+        names = [n.strip().lower() if isinstance(n, str) else n for n in names]
+    except TypeError:
+        raise TypeError(f"backends must be None or {accepted}, got {backends!r}") from None
+    unknown = [n for n in names if n not in BACKENDS]
+    if unknown or not names:
+        got = f"unknown {unknown[0]!r}" if unknown else "none"
+        raise ValueError(f"backends must be None (every installed one) or {accepted}, "
+                         f"got {got}")
+    return tuple(b for b in BACKENDS if b in names), True
+
+
+def _devices(mod: Any, device: str) -> list[str]:
+    """The devices a framework's rows run on for verify's ``device``."""
+    if device == "cpu":
+        return ["cpu"]
+    if device == "gpu":
+        return ["gpu"]
+    gpu = bool(mod.gpu_available())
+    if device == "all":
+        return ["cpu", "gpu"] if gpu else ["cpu"]
+    return ["gpu" if gpu else "cpu"]
 
 
 def verify(
@@ -200,6 +261,7 @@ def verify(
     device: str = "auto",
     seed: int = 0,
     repeat: int = 3,
+    backends: Sequence[str] | str | None = None,
 ) -> Report:
     """Compute d_x four ways and d_w three ways on every backend present, and compare.
 
@@ -214,31 +276,46 @@ def verify(
     dtype : {"float16", "float32", "float64"}
         The dtype the methods run in; the reference is always float64.
     device : {"auto", "cpu", "gpu", "all"}
-        Where the TensorFlow rows run: ``"auto"`` picks a GPU when TensorFlow sees one,
-        ``"all"`` gives rows for the CPU and every GPU kind present.
+        Where each framework's rows run (numpy's run on the CPU): ``"auto"`` picks a GPU
+        where that framework sees one, ``"all"`` gives rows for the CPU and, where the
+        framework sees one, the GPU. ``"gpu"`` gives GPU rows for every framework that sees
+        a GPU (the others' rows say they see none) and raises
+        :class:`DeviceUnavailableError` when none does.
     seed : int
         Seed of ``np.random.default_rng`` for ``x``, ``w`` and ``dy`` (0 or more).
     repeat : int
         Timed runs per method after one warm-up (1 or more); the best is reported.
+    backends : None or a subset of ("numpy", "tensorflow", "torch", "jax")
+        ``None``: numpy and every framework installed (a note names those that are not).
+        Named frameworks that are missing get rows saying why. A string may name several,
+        separated by commas.
 
     Returns
     -------
     Report
         One row per quantity x method x backend x device, with the max absolute and
         relative error against the reference, the time, and whether it agrees; plus the
-        adjoint check. TensorFlow rows that cannot run say why.
+        adjoint check. Framework rows that cannot run say why.
+
+    Raises
+    ------
+    DeviceUnavailableError
+        If ``device="gpu"`` and no framework asked for sees a GPU.
 
     Examples
     --------
-    >>> report = verify((1, 5, 5, 2), (3, 3, 2, 3), strides=1, padding="VALID")
-    >>> report.adjoint_ok
-    True
+    >>> report = verify((1, 5, 5, 2), (3, 3, 2, 3), strides=1, padding="VALID",
+    ...                 backends=["numpy"])
+    >>> report.adjoint_ok, len(report.rows)
+    (True, 6)
     """
     dt = _checks.float_dtype("dtype", dtype)
     if not isinstance(device, str) or device.lower() not in ("auto", "cpu", "gpu", "all"):
         raise ValueError(f"device must be 'auto', 'cpu', 'gpu' or 'all', got {device!r}")
+    device = device.lower()
     seed = _checks.whole("seed", seed, 0, most=None)
     repeat = _checks.whole("repeat", repeat, 1, most=None)
+    names, named = _backends(backends)
     fmt = _checks.check_data_format(data_format)
     # the arrays are drawn at random, so their shapes must be positive: the empty cases are
     # held to TensorFlow by the tests
@@ -250,6 +327,29 @@ def verify(
         raise ValueError(
             f"with filter_shape {f_shape}, input_shape {in_shape} gives an empty output "
             f"{out_shape} (the filter is longer than the padded input): nothing to compare"
+        )
+
+    # which frameworks run, where; checked before any work is done
+    notes: list[str] = []
+    plan: list[tuple[str, Any, str, list[str]]] = []  # (backend, module, why, devices)
+    for name in names[1:] if names[0] == "numpy" else names:
+        mod, why = _framework(name)
+        if mod is None:
+            if named:
+                plan.append((name, None, why, ["gpu" if device == "gpu" else "cpu"]))
+            else:
+                notes.append(f"{why}: no {name} rows")
+            continue
+        plan.append((name, mod, "", _devices(mod, device)))
+    if device == "gpu" and not any(m is not None and m.gpu_available() for _, m, _, _ in plan):
+        asked = [_FRAMEWORKS[n][2] for n, m, _, _ in plan if m is not None]
+        seen = (" and ".join([", ".join(asked[:-1]), asked[-1]] if len(asked) > 1 else asked)
+                + (" see none" if len(asked) > 1 else " sees none")
+                if asked else "none of the frameworks asked for is installed" if plan
+                else "only numpy was asked for, and it runs on the CPU")
+        raise DeviceUnavailableError(
+            f"device='gpu' but no framework verify runs sees a GPU ({seen}); "
+            "use device='cpu', 'auto' or 'all'"
         )
 
     rng = np.random.default_rng(seed)
@@ -279,8 +379,9 @@ def verify(
             tf32: bool = False) -> None:
         try:
             got, seconds = _timed(fn, repeat)
-        except NotImplementedError as err:
-            rows.append(Row(quantity, method, backend, dev, note=_short(str(err))))
+        except NotImplementedError as err:  # the framework has no kernel for it
+            prose = "TF" if backend == "tensorflow" else _FRAMEWORKS[backend][2]
+            rows.append(Row(quantity, method, backend, dev, note=_short(str(err), prose)))
             return
         max_abs, max_rel = tolerance.errors(got, ref[quantity])
         rows.append(Row(quantity, method, backend, dev, max_abs, max_rel, seconds,
@@ -297,66 +398,72 @@ def verify(
         ("d_w", "conv2d_backprop_filter",
          lambda: reference.conv2d_backprop_filter(x, f_shape, dy, *args)),
     ]
-    tf_methods = ["y conv2d", "d_x autodiff", "d_x via conv2d", "d_x conv2d_backprop_input",
-                  "d_x conv2d_transpose", "d_w autodiff", "d_w via conv2d",
-                  "d_w conv2d_backprop_filter"]
-
-    ctf, why = _tensorflow()
-    if ctf is None:
-        devices = ["cpu"] if device.lower() in ("auto", "all") else [device.lower()]
-    elif device.lower() == "all":
-        devices = ["cpu", "gpu"] if ctf.gpu_available() else ["cpu"]
-    else:
-        devices = [ctf.resolve_device(device)]
 
     order = {"y": 0, "d_x": 1, "d_w": 2}
-    for quantity, method, fn in numpy_methods:
-        add(quantity, method, "numpy", "cpu", fn)
-    for dev in devices:
-        if ctf is None:
-            for name in tf_methods:
-                quantity, method = name.split(" ", 1)
-                rows.append(Row(quantity, method, "tensorflow", dev, note=why))
-            continue
-        tf32 = dev == "gpu" and ctf.tf32_enabled()
-
-        def run(fn: Callable[..., Any], *a: Any, _dev: str = dev) -> Callable[[], Any]:
-            return lambda: ctf.as_numpy(fn(*a, device=_dev))
-
-        def autodiff(i: int, _dev: str = dev) -> Callable[[], Any]:
-            return lambda: ctf.as_numpy(ctf.autodiff(x, w, dy, *args, device=_dev)[i])
-
-        for quantity, method, fn in [
-            ("y", "conv2d", run(ctf.conv2d, x, w, *args)),
-            ("d_x", "autodiff", autodiff(0)),
-            ("d_x", "via conv2d", run(ctf.grad_input_via_conv2d, in_shape, w, dy, *args)),
-            ("d_x", "conv2d_backprop_input", run(ctf.conv2d_backprop_input, in_shape, w, dy,
-                                                 *args)),
-            ("d_x", "conv2d_transpose", run(ctf.conv2d_transpose, dy, w, in_shape, *args)),
-            ("d_w", "autodiff", autodiff(1)),
-            ("d_w", "via conv2d", run(ctf.grad_filter_via_conv2d, x, f_shape, dy, *args)),
-            ("d_w", "conv2d_backprop_filter", run(ctf.conv2d_backprop_filter, x, f_shape, dy,
-                                                  *args)),
-        ]:
-            add(quantity, method, "tensorflow", dev, fn, tf32)
+    if names[0] == "numpy":
+        for quantity, method, fn in numpy_methods:
+            add(quantity, method, "numpy", "cpu", fn)
+    used: list[str] = []
+    for backend, mod, why, devices in plan:
+        prose = _FRAMEWORKS[backend][2]
+        for dev in devices:
+            if mod is None or (dev == "gpu" and not mod.gpu_available()):
+                reason = why or f"{prose} sees no GPU"
+                for name in _FRAMEWORK_METHODS:
+                    quantity, method = name.split(" ", 1)
+                    rows.append(Row(quantity, method, backend, dev, note=reason))
+                continue
+            used.append(dev)
+            tf32 = dev == "gpu" and mod.tf32_enabled()
+            if dev == "gpu":
+                notes.append(f"TF32 is {'allowed' if tf32 else 'off'} for float32 on the GPU"
+                             + ("" if backend == "tensorflow" else f" ({prose})"))
+            for quantity, method, fn in _framework_methods(mod, dev, x, w, dy, in_shape,
+                                                           f_shape, args):
+                add(quantity, method, backend, dev, fn, tf32)
     rows.sort(key=lambda r: order[r.quantity])
 
-    notes = []
-    if ctf is not None and "gpu" in devices:
-        notes.append("TF32 is " + ("allowed" if ctf.tf32_enabled() else "off")
-                     + " for float32 on the GPU")
     config = {
         "input_shape": in_shape, "filter_shape": f_shape, "strides": conv.strides,
         "padding": padding if isinstance(padding, str) else conv.pads, "pads": conv.pads,
         "dilations": conv.dilations, "data_format": fmt, "dtype": dt.name, "seed": seed,
-        "output_shape": out_shape, "devices": devices,
+        "output_shape": out_shape, "devices": [d for d in ("cpu", "gpu") if d in used],
+        "backends": [r for r in BACKENDS if any(row.backend == r for row in rows)],
     }
     return Report(config, rows, adjoint, rel_diff <= tolerance.ADJOINT_RTOL, notes)
 
 
-def _short(message: str) -> str:
-    """The gist of a TensorFlowUnsupportedError, for a table cell."""
-    head, _, instead = message.partition("; convlab.tf.")
+def _framework_methods(mod: Any, dev: str, x: Any, w: Any, dy: Any, in_shape: Any,
+                       f_shape: Any, args: tuple[Any, ...],
+                       ) -> list[tuple[str, str, Callable[[], Any]]]:
+    """``(quantity, method, fn)`` for a framework module's eight rows on ``dev``; each
+    ``fn`` returns a host copy, so the time includes moving the result back."""
+    host = mod.as_numpy
+
+    def run(fn: Callable[..., Any], *a: Any) -> Callable[[], Any]:
+        return lambda: host(fn(*a, device=dev))
+
+    def autodiff(i: int) -> Callable[[], Any]:
+        return lambda: host(mod.autodiff(x, w, dy, *args, device=dev)[i])
+
+    return [
+        ("y", "conv2d", run(mod.conv2d, x, w, *args)),
+        ("d_x", "autodiff", autodiff(0)),
+        ("d_x", "via conv2d", run(mod.grad_input_via_conv2d, in_shape, w, dy, *args)),
+        ("d_x", "conv2d_backprop_input", run(mod.conv2d_backprop_input, in_shape, w, dy,
+                                             *args)),
+        ("d_x", "conv2d_transpose", run(mod.conv2d_transpose, dy, w, in_shape, *args)),
+        ("d_w", "autodiff", autodiff(1)),
+        ("d_w", "via conv2d", run(mod.grad_filter_via_conv2d, x, f_shape, dy, *args)),
+        ("d_w", "conv2d_backprop_filter", run(mod.conv2d_backprop_filter, x, f_shape, dy,
+                                              *args)),
+    ]
+
+
+def _short(message: str, prose: str = "TF") -> str:
+    """The gist of a framework's refusal (e.g. TensorFlowUnsupportedError), for a table
+    cell; ``prose`` names the framework."""
+    head, _, instead = message.partition("; convlab.")
     if ": " in head:
-        head = "TF refuses: " + head.split(": ", 1)[1]
+        head = f"{prose} refuses: " + head.split(": ", 1)[1]
     return head.rstrip(".") + ("; via conv2d works" if instead else "")

@@ -152,11 +152,20 @@ _DTYPES = {torch.float16: np.dtype(np.float16), torch.float32: np.dtype(np.float
 def _meta(value: Any, name: str) -> tuple[Any, tuple[int, ...], Any]:
     """Return ``(value, shape, dtype)`` for convlab's checks, without copying a tensor.
 
-    A tensor's dtype is the numpy dtype where there is one, else its name (``"bfloat16"``,
-    ``"int64"``), which the checks refuse by name.
+    A tensor's dtype is given to the checks as numpy's (``int64`` is refused there); one
+    numpy has not (``bfloat16``) is refused here, in the checks' words.
     """
     if isinstance(value, torch.Tensor):
-        dtype = _DTYPES.get(value.dtype, str(value.dtype).removeprefix("torch."))
+        dtype = _DTYPES.get(value.dtype)
+        if dtype is None:
+            try:
+                dtype = torch.empty(0, dtype=value.dtype).numpy().dtype
+            except (TypeError, RuntimeError):
+                shown = str(value.dtype).removeprefix("torch.")
+                raise TypeError(
+                    f"{name} must hold float16, float32 or float64 values, got dtype "
+                    f"{shown}; convert it first, e.g. {name}.float()"
+                ) from None
         return value, tuple(int(v) for v in value.shape), dtype
     try:
         arr = np.asarray(value)

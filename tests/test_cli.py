@@ -18,8 +18,9 @@ from convlab.__main__ import main
 
 METHODS = ["conv2d_backprop_input", "conv2d_transpose", "conv2d_backprop_filter", "autodiff",
            "via conv2d"]
-# keep the TensorFlow rows on the CPU, so the table is the same with or without a GPU
-FAST = ["--repeat", "1", "--device", "cpu"]
+# keep the TensorFlow rows on the CPU, so the table is the same with or without a GPU; and
+# leave PyTorch and JAX out (tests/test_verify_frameworks.py has theirs)
+FAST = ["--repeat", "1", "--device", "cpu", "--backends", "numpy,tensorflow"]
 
 
 def rows(table: str) -> dict[tuple[str, str, str, str], str]:
@@ -110,6 +111,37 @@ def test_gpu_without_a_gpu_exits_2(ctf, capsys):
     assert err.startswith("convlab verify: --device: ") and "no GPU" in err
 
 
+@pytest.mark.parametrize("value", ["numpy,mxnet", "tf", "numpy,,jax", ""])
+def test_an_unknown_backend_exits_2_naming_the_accepted_ones(capsys, value):
+    code, out, err = verify(capsys, "--backends", value)
+    assert code == 2 and out == ""
+    assert err == ("convlab verify: --backends: must be names from numpy, tensorflow, torch, "
+                   f"jax separated by commas, got {value!r}\n")
+
+
+def test_backends_numpy_alone(capsys):
+    code, out, err = verify(capsys, "--repeat", "1", "--backends", "numpy")
+    assert code == 0, out + err
+    table = rows(out)
+    assert len(table) == 6 and {k[2] for k in table} == {"numpy"}
+    assert "all 6 computed results agree" in out and "note:" not in out
+
+
+def test_backends_are_a_comma_list_in_any_case_and_order(cjax, capsys):
+    code, out, err = verify(capsys, *FAST[:4], "--backends", " JAX,numpy,jax ")
+    assert code == 0, out + err
+    table = rows(out)
+    assert {k[2] for k in table} == {"numpy", "jax"} and len(table) == 14
+    assert set(table.values()) == {"yes"}
+
+
+def test_gpu_with_numpy_alone_exits_2_naming_device(capsys):
+    code, out, err = verify(capsys, "--repeat", "1", "--backends", "numpy", "--device", "gpu")
+    assert code == 2 and out == ""
+    assert err.startswith("convlab verify: --device: device='gpu' but no GPU") and \
+        "only numpy was asked for" in err and err.count("\n") == 1
+
+
 BIG = str(2**64)
 DIGITS = "9" * 5000  # more digits than Python turns into an int by default
 
@@ -163,6 +195,11 @@ MALFORMED = [
     (["verify", "--repeat", BIG], "--repeat"),
     (["verify", "--repeat", "100000"], "--repeat"),
     (["verify", "--stirdes", "2"], "--stirdes"),  # unrecognized
+    (["verify", "--backends", "numpy,mxnet"], "--backends"),
+    (["verify", "--backends", ""], "--backends"),
+    (["verify", "--backends", "numpy,,jax"], "--backends"),
+    (["verify", "--backends", "numpy jax"], "--backends"),
+    (["verify", "--backends"], "--backends"),
     (["bench", "--repeat", "0"], "--repeat"),
     (["bench", "--rounds", "-1"], "--rounds"),
     (["bench", "--seed", "-1"], "--seed"),

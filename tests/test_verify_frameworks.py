@@ -139,8 +139,8 @@ def test_without_any_framework_the_numpy_rows_run(monkeypatch):
     assert {r.backend for r in report.rows} == {"numpy"} and report.ok
     assert len(report.notes) == 3
     with pytest.raises(verify_module.DeviceUnavailableError,
-                       match=r"^device='gpu' but no framework verify runs sees a GPU \(none "
-                       r"of the frameworks asked for is installed\)"):
+                       match=r"^device='gpu' but no GPU is visible to the frameworks verify "
+                       r"runs \(none of the frameworks asked for is installed\)"):
         convlab.verify(repeat=1, device="gpu", backends=("numpy", "torch"))
 
 
@@ -148,8 +148,8 @@ def test_gpu_with_no_gpu_anywhere_is_a_clear_error(ctorch, cjax):
     if ctorch.gpu_available() or cjax.gpu_available():
         pytest.skip("a framework sees a GPU here")
     with pytest.raises(verify_module.DeviceUnavailableError,
-                       match=r"^device='gpu' but no framework verify runs sees a GPU "
-                       r"\(PyTorch and JAX see none\); use device='cpu', 'auto' or 'all'$"):
+                       match=r"^device='gpu' but no GPU is visible to the frameworks verify "
+                       r"runs \(PyTorch and JAX see none\); use device='cpu', 'auto' or 'all'$"):
         convlab.verify(repeat=1, device="gpu", backends=("numpy", "torch", "jax"))
     with pytest.raises(verify_module.DeviceUnavailableError, match=r"only numpy was asked"):
         convlab.verify(repeat=1, device="gpu", backends="numpy")

@@ -348,7 +348,7 @@ def verify(
                 if asked else "none of the frameworks asked for is installed" if plan
                 else "only numpy was asked for, and it runs on the CPU")
         raise DeviceUnavailableError(
-            f"device='gpu' but no framework verify runs sees a GPU ({seen}); "
+            f"device='gpu' but no GPU is visible to the frameworks verify runs ({seen}); "
             "use device='cpu', 'auto' or 'all'"
         )
 

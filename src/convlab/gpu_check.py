@@ -42,7 +42,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 from convlab import _checks, reference, tolerance
-from convlab.bench import LAYERS, QUICK_LAYERS, Layer
+from convlab.bench import LAYERS, QUICK_LAYERS, Layer, _pause_then_best
 from convlab.verify import _FRAMEWORKS, _framework, _framework_methods, verify
 
 __all__ = ["CONFIGS", "FRAMEWORKS", "QUICK_CONFIGS", "check", "main", "recorded",
@@ -128,22 +128,11 @@ def _sync(backend: str, mod: Any, dev: str) -> Callable[[Any], Any]:
     return lambda result: result
 
 
-def _best(fn: Callable[[], Any], sync: Callable[[Any], Any], repeat: int) -> tuple[Any, float]:
-    """``fn()``'s result (after a warm-up call, which compiles) and its best time of
-    ``repeat`` runs."""
-    result = sync(fn())
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        sync(fn())
-        best = min(best, time.perf_counter() - start)
-    return result, best
-
-
 def _host(mod: Any, result: Any) -> Any:
+    copy = getattr(mod, "as_numpy", np.asarray)  # convlab itself computes numpy arrays
     if isinstance(result, tuple):
-        return tuple(np.asarray(mod.as_numpy(r)) for r in result)
-    return np.asarray(mod.as_numpy(result))
+        return tuple(np.asarray(copy(r)) for r in result)
+    return np.asarray(copy(result))
 
 
 # --- timing -------------------------------------------------------------------------------
@@ -173,7 +162,7 @@ def _timed_call(api: Any, quantity: str, method: str, layer: Layer, x: Any, w: A
 
 def time_methods(layer: Layer, backends: Sequence[str], devices: Sequence[str] = ("cpu",),
                  methods: Sequence[tuple[str, str]] = tuple(TIMED), repeat: int = 3,
-                 seed: int = 0) -> list[dict[str, Any]]:
+                 seed: int = 0, pause: float = 0.05) -> list[dict[str, Any]]:
     """Time ``methods`` of each backend on ``layer`` (float32, NHWC) on each device it has.
 
     Parameters
@@ -185,7 +174,10 @@ def time_methods(layer: Layer, backends: Sequence[str], devices: Sequence[str] =
         A framework that sees no GPU gets no GPU rows.
     methods : (quantity, method) pairs from :data:`TIMED`
     repeat : int
-        Timed runs after one warm-up call; the best is kept.
+        Timed runs after one warm-up call (which compiles, for JAX); the best is kept.
+    pause : float
+        Seconds to wait before each method, so that the thread pool of the library timed
+        before it stops spinning (as in :mod:`convlab.bench`).
 
     Returns
     -------
@@ -228,7 +220,8 @@ def time_methods(layer: Layer, backends: Sequence[str], devices: Sequence[str] =
                     continue
                 fn = _timed_call(mod, quantity, method, layer, *put, **on)
                 try:
-                    result, seconds = _best(fn, _sync(backend, mod, dev), repeat)
+                    result, seconds = _pause_then_best(fn, _sync(backend, mod, dev),
+                                                       repeat, pause)
                 except NotImplementedError as err:
                     row["note"] = str(err).split("; convlab.")[0]
                     continue
@@ -614,3 +607,54 @@ def render(data: dict[str, Any]) -> str:
              + "".join(f"<th>{h}</th>" for h in theads) + "</tr></thead><tbody>"
              + "".join(tbody) + "</tbody></table>")
     return head + agree + times
+
+
+def recorded_section(data: dict[str, Any] | None) -> str:
+    """The performance chapter's part on a recorded GPU run, as HTML: its tables and what
+    they show, or, with ``data`` None, that no run has been recorded and how to make one."""
+    esc = html.escape
+    if data is None:
+        return (
+            "<p>No GPU run has been recorded yet: convlab ships no "
+            "<code>src/convlab/data/gpu-check-recorded.json</code>. To record one, run, on a "
+            "machine with an NVIDIA GPU and PyTorch and/or JAX installed (TensorFlow is not "
+            "needed), from a checkout:</p><pre>PYTHONPATH=src scripts/gpu-check --out "
+            "src/convlab/data/gpu-check-recorded.json</pre><p>It checks every method on the "
+            "GPU against the CPU and the float64 reference, times them on both, and "
+            "this section then shows its tables.</p>")
+    agreement = data.get("agreement", [])
+    computed = [r for r in agreement if r.get("ok") is not None]
+    agreed = sum(r["ok"] is True for r in computed)
+    worst = max((r["gpu_vs_cpu"] for r in agreement if r.get("gpu_vs_cpu") is not None),
+                default=None)
+    summary = (f"<p>In this run {agreed} of {len(computed)} results computed agreed with the "
+               "float64 reference (and, on the GPU, with the CPU)"
+               + (f"; the largest relative difference between a GPU result and the CPU's "
+                  f"was {worst:.1e}" if worst is not None else "; no GPU result was computed")
+               + (f"; {len(agreement) - len(computed)} refused, with the reason in the "
+                  "record" if len(computed) < len(agreement) else "")
+               + ".</p>")
+    return render(data) + summary + f"<p>({esc(str(len(data.get('timings', []))))} timings; " \
+        "each the best of the run's repeats, synchronised, inputs already on the device.)</p>"
+
+
+def cpu_table(rows: Sequence[dict[str, Any]]) -> str:
+    """HTML for :func:`time_methods` rows on the CPU: quantity x backend, milliseconds."""
+    esc = html.escape
+    backends = list(dict.fromkeys(r["backend"] for r in rows))
+    keys = list(dict.fromkeys((r["quantity"], r["method"]) for r in rows))
+    cell = {(r["quantity"], r["method"], r["backend"]): r for r in rows}
+    body = []
+    for quantity, method in keys:
+        cells = [esc(quantity), esc(method)]
+        for b in backends:
+            r = cell.get((quantity, method, b))
+            if r is None or r.get("ms") is None:
+                cells.append("&ndash;" if r is None else f"n/a: {esc(r.get('note', ''))}")
+            else:
+                cells.append(f"{r['ms']:.2f}" + ("" if r["agrees"] else " <b>(wrong)</b>"))
+        body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    heads = ["quantity", "method"] + [f"{esc(b)} ms" for b in backends]
+    return ("<table class='convlab-frameworks-cpu'><thead><tr>"
+            + "".join(f"<th>{h}</th>" for h in heads) + "</tr></thead><tbody>"
+            + "".join(body) + "</tbody></table>")

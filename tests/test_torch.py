@@ -37,9 +37,10 @@ def tf(ctf):
     return tensorflow
 
 
-def results(ct, cfg: Config, x: Any, w: Any, dy: Any) -> list[tuple[str, str, Any]]:
-    """``(quantity, name, result)`` for every function of convlab.torch, on the CPU."""
-    a, xs, ws, cpu = cfg.args(), cfg.input_shape, cfg.filter_shape, {"device": "cpu"}
+def results(ct, cfg: Config, x: Any, w: Any, dy: Any,
+            device: str = "cpu") -> list[tuple[str, str, Any]]:
+    """``(quantity, name, result)`` for every function of convlab.torch."""
+    a, xs, ws, cpu = cfg.args(), cfg.input_shape, cfg.filter_shape, {"device": device}
     d_x, d_w = ct.autodiff(x, w, dy, *a, **cpu)
     return [
         ("y", "conv2d", ct.conv2d(x, w, *a, **cpu)),
@@ -57,7 +58,7 @@ def check_against_tf(ct, tf, cfg: Config, dtype: Any, rng: np.random.Generator) 
     x, w, dy = cfg.arrays(rng, dtype)
     want = tf_oracle(tf, cfg, x, w, dy)
     for quantity, name, got in results(ct, cfg, x, w, dy):
-        assert isinstance(got, ct.torch.Tensor), name
+        assert isinstance(got, ct.torch.Tensor) and got.is_contiguous(), name
         assert_close(got, want[quantity], dtype,
                      what=f"torch.{name} ({quantity}) for {cfg}, {np.dtype(dtype).name}")
     oracle_checked()
@@ -367,3 +368,42 @@ def test_imports_stay_apart(ctorch):
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def test_works_without_tensorflow_jax_or_threadpoolctl(ctorch):
+    # as on a GPU machine with PyTorch but no TensorFlow: None in sys.modules makes an
+    # import of that name fail as if it were not installed
+    code = (
+        "import sys\n"
+        "for name in ('tensorflow', 'jax', 'threadpoolctl'):\n"
+        "    sys.modules[name] = None\n"
+        "import numpy as np, convlab.torch as ct\n"
+        "x, w = np.ones((1, 5, 4, 2)), np.ones((3, 2, 2, 3))\n"
+        "y = ct.conv2d(x, w, 2, 'SAME')\n"
+        "dx = ct.grad_input_via_conv2d(x.shape, w, y, 2, 'SAME')\n"
+        "dw = ct.grad_filter_via_conv2d(x, w.shape, y, 2, 'SAME')\n"
+        "print(float(np.vdot(x, dx)), float(np.vdot(w, dw)), float((y * y).sum()))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    a, b, c = (float(v) for v in done.stdout.split())
+    assert a == pytest.approx(c) and b == pytest.approx(c)
+
+
+def test_gpu_matches_the_loops_with_tf32_off(ctorch, rng):
+    torch = ctorch.torch
+    if not ctorch.gpu_available():
+        pytest.skip("PyTorch sees no GPU")
+    cfg = NAMED[3]
+    for dtype in (np.float16, np.float32, np.float64):
+        x, w, dy = cfg.arrays(rng, dtype)
+        want = loops(cfg, *(a.astype(np.float64) for a in (x, w, dy)))
+        x = torch.from_numpy(x)  # a CPU tensor, moved to the GPU
+        for quantity, name, got in results(ctorch, cfg, x, w, dy, device="gpu"):
+            assert got.device.type == "cuda", name
+            assert_close(ctorch.as_numpy(got), want[quantity], dtype, device="gpu",
+                         what=f"{name} on the GPU, {np.dtype(dtype).name}")
+    assert not ctorch.tf32_enabled()
+    assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32

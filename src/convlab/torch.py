@@ -65,8 +65,8 @@ try:
     import torch.nn.grad
 except ImportError as err:  # pragma: no cover - depends on the environment
     raise ImportError(
-        "convlab.torch needs PyTorch: pip install 'convlab[torch]' (CPU builds: "
-        "pip install torch --index-url https://download.pytorch.org/whl/cpu)"
+        "convlab.torch needs PyTorch: pip install 'convlab[torch]' (or a CPU build of "
+        "torch from PyTorch's own package index)"
     ) from err
 
 from convlab import _checks, via_conv2d
@@ -209,7 +209,8 @@ def _nchw(a: torch.Tensor, fmt: str) -> torch.Tensor:
 
 
 def _from_nchw(a: torch.Tensor, fmt: str) -> torch.Tensor:
-    return a.permute(0, 2, 3, 1) if fmt == "NHWC" else a
+    """A result in ``data_format``, dense in that order (as a TF tensor is)."""
+    return a.permute(0, 2, 3, 1).contiguous() if fmt == "NHWC" else a.contiguous()
 
 
 def _oihw(w: torch.Tensor) -> torch.Tensor:
@@ -354,7 +355,7 @@ def conv2d_backprop_filter(
         xt, (c_out, c_in, kh, kw), _nchw(_tensor(dy, dev), fmt),
         stride=conv.strides, padding=sym, dilation=conv.dilations,
     )
-    return dw.permute(2, 3, 1, 0)
+    return dw.permute(2, 3, 1, 0).contiguous()
 
 
 def conv2d_transpose(
@@ -422,7 +423,7 @@ def autodiff(
         wt.requires_grad_(True)
         y = _conv2d_nchw(_nchw(xt, fmt), wt, conv)
         d_x, d_w = torch.autograd.grad(y, (xt, wt), grad_outputs=_nchw(_tensor(dy, dev), fmt))
-    return d_x, d_w
+    return d_x.contiguous(), d_w.contiguous()
 
 
 class TorchOps:
@@ -463,8 +464,8 @@ class _Turnable:
 def _on_nhwc(fmt: str) -> tuple[Callable[[torch.Tensor], torch.Tensor],
                                 Callable[[torch.Tensor], torch.Tensor]]:
     if fmt == "NCHW":
-        return (lambda a: a.permute(0, 2, 3, 1)), (lambda a: a.permute(0, 3, 1, 2))
-    return (lambda a: a), (lambda a: a)
+        return (lambda a: a.permute(0, 2, 3, 1)), (lambda a: a.permute(0, 3, 1, 2).contiguous())
+    return (lambda a: a), (lambda a: a.contiguous())
 
 
 def grad_input_via_conv2d(
@@ -513,8 +514,9 @@ def grad_filter_via_conv2d(
         return _zeros(conv.filter_shape, conv, dev)
     via_conv2d._require_filter_identity(conv)
     to_nhwc, _ = _on_nhwc(fmt)
-    return via_conv2d.grad_filter(conv, to_nhwc(_tensor(x, dev)), to_nhwc(_tensor(dy, dev)),
-                                  TORCH)
+    dw = via_conv2d.grad_filter(conv, to_nhwc(_tensor(x, dev)), to_nhwc(_tensor(dy, dev)),
+                                TORCH)
+    return dw.contiguous()
 
 
 def as_numpy(value: Any) -> np.ndarray:

@@ -1,0 +1,228 @@
+"""scripts/gpu-check: runs where TensorFlow and threadpoolctl are absent, writes one JSON;
+and the performance chapter's tables of a recorded run."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from convlab import gpu_check
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "scripts" / "gpu-check"
+
+# a Python without TensorFlow and threadpoolctl, as on a borrowed GPU machine: an import
+# hook refuses them, then the script runs as its own __main__
+BLOCKED = """
+import runpy, sys
+
+class Absent:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("tensorflow", "threadpoolctl"):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+        return None
+
+sys.meta_path.insert(0, Absent())
+sys.argv = sys.argv[1:]
+try:
+    runpy.run_path(sys.argv[0], run_name="__main__")
+finally:
+    loaded = sorted(m for m in ("tensorflow", "threadpoolctl") if m in sys.modules)
+    print("LOADED", ",".join(loaded) or "none")
+"""
+
+AGREEMENT_KEYS = {"framework", "config", "dtype", "quantity", "method", "cpu_vs_ref",
+                  "gpu_vs_ref", "gpu_vs_cpu", "rtol_cpu", "rtol_gpu", "ok", "note"}
+TIMING_KEYS = {"layer", "backend", "device", "quantity", "method", "ms", "gflops", "rel_err",
+               "rtol", "agrees", "note"}
+
+
+def _blocked(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.run([sys.executable, "-c", BLOCKED, str(SCRIPT), *args], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=timeout,
+                          check=False)
+
+
+def test_the_script_is_executable():
+    assert os.access(SCRIPT, os.X_OK)
+    assert SCRIPT.read_text().startswith("#!/usr/bin/env python3\n")
+
+
+def test_cpu_mode_without_tensorflow_writes_one_json_and_everything_agrees(
+        ctorch, cjax, tmp_path):
+    out = tmp_path / "nested" / "check.json"
+    result = _blocked("--device", "cpu", "--quick", "--out", str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "LOADED none" in result.stdout  # neither TensorFlow nor threadpoolctl
+    assert "CPU only (--device cpu)" in result.stdout and f"wrote {out}" in result.stdout
+    data = json.loads(out.read_text())
+
+    assert data["schema"] == "convlab-gpu-check/1"
+    assert data["mode"] == "cpu" and data["ok"] is True
+    assert set(data) >= {"created", "machine", "settings", "configs", "layers", "verify",
+                         "agreement", "timings", "seconds"}
+    frameworks = data["machine"]["frameworks"]
+    assert set(frameworks) == {"torch", "jax"}
+    for info in frameworks.values():
+        assert info["version"] and "tf32_policy" in info and info["used_gpu"] is False
+    assert data["machine"]["blas_details"]["threadpools"] == "threadpoolctl is not installed"
+
+    assert [(c["name"], c["dtype"]) for c in data["configs"]] == [
+        (name, dtype) for name, _, dtype in gpu_check.QUICK_CONFIGS]
+    assert all(v["ok"] and v["adjoint_ok"] for v in data["verify"])
+    assert {r["backend"] for v in data["verify"] for r in v["rows"]} == {"numpy", "torch",
+                                                                        "jax"}
+    rows = data["agreement"]
+    assert len(rows) == 2 * len(gpu_check.QUICK_CONFIGS) * 8
+    assert all(set(r) == AGREEMENT_KEYS for r in rows)
+    assert all(r["ok"] is True and r["cpu_vs_ref"] <= r["rtol_cpu"] for r in rows), rows
+    assert all(r["gpu_vs_cpu"] is None and r["rtol_gpu"] is None for r in rows)
+    timings = data["timings"]
+    assert all(set(r) == TIMING_KEYS for r in timings)
+    assert {(r["backend"], r["device"]) for r in timings} == {("torch", "cpu"), ("jax", "cpu")}
+    assert len(timings) == 2 * len(gpu_check.TIMED)
+    assert all(r["ms"] > 0 and r["agrees"] for r in timings)
+    # the page renders a record like this one
+    page = gpu_check.render(data)
+    assert page.count("<tr>") == 1 + 2 * len(gpu_check.QUICK_CONFIGS) + 1 + len(gpu_check.TIMED)
+
+
+def test_auto_without_a_gpu_says_so(ctorch):
+    if ctorch.gpu_available():
+        pytest.skip("PyTorch sees a GPU here")
+    data = gpu_check.check(["torch"], "auto", configs=[], layers=[])
+    assert data["mode"] == "cpu" and data["mode_note"] == "no GPU seen: CPU only"
+    assert data["ok"] is True and data["agreement"] == [] and data["timings"] == []
+
+
+def test_a_disagreeing_result_exits_1(ctorch, monkeypatch, tmp_path, capsys):
+    original = ctorch.conv2d_transpose
+    monkeypatch.setattr(ctorch, "conv2d_transpose", lambda *a, **k: original(*a, **k) * 1.01)
+    out = tmp_path / "c.json"
+    monkeypatch.setattr(gpu_check, "CONFIGS", gpu_check.QUICK_CONFIGS[:1])
+    monkeypatch.setattr(gpu_check, "LAYERS", ())
+    assert gpu_check.main(["--device", "cpu", "--frameworks", "torch", "--out", str(out)]) == 1
+    data = json.loads(out.read_text())
+    bad = [(r["method"], r["ok"]) for r in data["agreement"] if r["ok"] is not True]
+    assert bad == [("conv2d_transpose", False)]
+    assert "1 disagree" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("argv", "start"), [
+    (["--frameworks", "torch,mxnet"], "gpu-check: --frameworks: must be names from torch, jax, "
+     "tensorflow"),
+    (["--repeat", "0"], "gpu-check: --repeat: must be an int from 1 to 100"),
+    (["--device", "tpu"], "gpu-check: --device: invalid choice"),
+    (["--out", "{file}/x.json"], "gpu-check: --out: cannot write"),
+    (["--device", "gpu", "--frameworks", "torch"], "gpu-check: --device: device='gpu' but "
+     "none of torch sees a GPU"),
+])
+def test_bad_input_exits_2_with_one_line(ctorch, tmp_path, capsys, argv, start):
+    if "gpu" in argv and ctorch.gpu_available():
+        pytest.skip("PyTorch sees a GPU here")
+    (tmp_path / "file").write_text("x")
+    argv = [a.replace("{file}", str(tmp_path / "file")) for a in argv]
+    assert gpu_check.main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith(start) and err.count("\n") == 1, err
+
+
+def test_importing_convlab_and_the_check_imports_no_framework():
+    code = ("import sys, convlab, convlab.verify, convlab.bench, convlab.gpu_check; "
+            "print(sorted(m for m in ('tensorflow', 'torch', 'jax') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+                            timeout=120, check=False)
+    assert result.returncode == 0 and result.stdout.strip() == "[]", result.stderr
+
+
+# --- the chapter's tables, from a fabricated record --------------------------------------
+
+
+def _row(framework, config, method, ok=True, gpu_vs_cpu=2e-7, note=""):
+    return {"framework": framework, "config": config, "dtype": "float32", "quantity": "d_x",
+            "method": method, "cpu_vs_ref": 1e-7, "gpu_vs_ref": 3e-7,
+            "gpu_vs_cpu": gpu_vs_cpu, "rtol_cpu": 1e-5, "rtol_gpu": 1e-4, "ok": ok,
+            "note": note}
+
+
+FABRICATED = {
+    "schema": "convlab-gpu-check/1",
+    "created": "2026-12-01T22:00:00+00:00",
+    "mode": "gpu",
+    "mode_note": "GPU and CPU",
+    "ok": False,
+    "machine": {"cpu": "Some CPU <x>", "cores": 16, "frameworks": {
+        "torch": {"version": "2.13.0", "devices": ["NVIDIA H200 (compute capability 9.0)"],
+                  "tf32_policy": "TF32 off"},
+        "jax": {"version": "0.10.2", "devices": ["gpu: NVIDIA H200"],
+                "tf32_policy": "precision=lax.Precision.HIGHEST"},
+        "tensorflow": {"version": None, "why": "not installed"}}},
+    "agreement": [
+        _row("torch", "stride 2", "autodiff"), _row("torch", "stride 2", "via conv2d",
+                                                    gpu_vs_cpu=4e-7),
+        _row("jax", "stride 2", "autodiff", ok=False, gpu_vs_cpu=0.5),
+        _row("jax", "NCHW", "autodiff", ok=None, gpu_vs_cpu=None, note="refused: no"),
+    ],
+    "timings": [
+        {"layer": "56x56 3x3", "backend": "torch", "device": "cpu", "quantity": "d_x",
+         "method": "conv2d_backprop_input", "ms": 12.345, "agrees": True},
+        {"layer": "56x56 3x3", "backend": "torch", "device": "gpu", "quantity": "d_x",
+         "method": "conv2d_backprop_input", "ms": 0.4567, "agrees": False},
+        {"layer": "56x56 3x3", "backend": "jax", "device": "gpu", "quantity": "d_w",
+         "method": "autodiff", "ms": None, "agrees": None, "note": "x"},
+    ],
+}
+
+
+def test_the_chapter_renders_a_recorded_run():
+    page = gpu_check.recorded_section(copy.deepcopy(FABRICATED))
+    assert "Some CPU &lt;x&gt;" in page  # escaped
+    assert "torch 2.13.0 (NVIDIA H200 (compute capability 9.0); TF32 off)" in page
+    assert "tensorflow" not in page.split("<table")[0]  # not installed: not listed
+    agree = page.split("convlab-gpu-agree")[1].split("</table>")[0]
+    rows = agree.split("<tr>")[2:]
+    assert len(rows) == 3  # torch stride 2, jax stride 2, jax NCHW
+    assert "<td>4.0e-07</td>" in rows[0] and rows[0].endswith("<td>yes</td></tr>")
+    assert "<td>5.0e-01</td>" in rows[1] and "<b>NO</b>" in rows[1]
+    assert "yes (1 refused)" in rows[2] and "&ndash;" in rows[2]
+    times = page.split("convlab-gpu-times")[1].split("</table>")[0]
+    assert "<th>torch cpu ms</th><th>torch gpu ms</th><th>jax gpu ms</th>" in times
+    assert "<td>12.35</td><td>0.46 <b>(wrong)</b></td><td>&ndash;</td>" in times
+    assert "In this run 2 of 3 results computed agreed" in page
+    assert "the largest relative difference between a GPU result and the CPU's was 5.0e-01" \
+        in page and "1 refused" in page
+
+
+def test_the_chapter_says_when_no_run_is_recorded(monkeypatch, tmp_path):
+    monkeypatch.setattr(gpu_check, "recorded_path", lambda: tmp_path / "none.json")
+    assert gpu_check.recorded() is None
+    page = gpu_check.recorded_section(None)
+    assert page.startswith("<p>No GPU run has been recorded yet")
+    assert "PYTHONPATH=src scripts/gpu-check --out src/convlab/data/gpu-check-recorded.json" \
+        in page
+    (tmp_path / "none.json").write_text(json.dumps(FABRICATED))
+    assert gpu_check.recorded() == FABRICATED
+
+
+def test_render_refuses_what_is_not_a_record():
+    with pytest.raises(ValueError, match="not a gpu-check record"):
+        gpu_check.render({"schema": "convlab_bench"})
+
+
+def test_the_cpu_table():
+    rows = [{"backend": b, "quantity": "d_x", "method": "conv2d_backprop_input", "ms": ms,
+             "agrees": ok, "note": note}
+            for b, ms, ok, note in [("numpy", 2.0, True, ""), ("torch", 1.25, False, ""),
+                                    ("jax", None, None, "JAX <refuses>")]]
+    page = gpu_check.cpu_table(rows)
+    assert "<th>numpy ms</th><th>torch ms</th><th>jax ms</th>" in page
+    assert ("<td>2.00</td><td>1.25 <b>(wrong)</b></td><td>n/a: JAX &lt;refuses&gt;</td>"
+            in page)

@@ -37,10 +37,11 @@ def tf(ctf):
     return tensorflow
 
 
-def results(ct, cfg: Config, x: Any, w: Any, dy: Any,
-            device: str = "cpu") -> list[tuple[str, str, Any]]:
-    """``(quantity, name, result)`` for every function of convlab.torch."""
-    a, xs, ws, cpu = cfg.args(), cfg.input_shape, cfg.filter_shape, {"device": device}
+def results(ct, cfg: Config, x: Any, w: Any, dy: Any, device: str = "cpu",
+            args: tuple[Any, ...] | None = None) -> list[tuple[str, str, Any]]:
+    """``(quantity, name, result)`` for every function of convlab.torch (``args``:
+    strides, padding, data_format, dilations, if not ``cfg``'s)."""
+    a, xs, ws, cpu = args or cfg.args(), cfg.input_shape, cfg.filter_shape, {"device": device}
     d_x, d_w = ct.autodiff(x, w, dy, *a, **cpu)
     return [
         ("y", "conv2d", ct.conv2d(x, w, *a, **cpu)),
@@ -226,6 +227,16 @@ def test_tensors_in_tensors_out(ctorch, rng):
     assert_close(d_x, want["d_x"], np.float64)
     assert not xt.grad_fn and xt.grad is None  # the caller's tensor is left alone
     assert_close(ctorch.as_numpy(d_w), want["d_w"], np.float64)
+
+
+def test_tensorflow_argument_forms_give_the_same(ctorch, rng):
+    cfg = Config(2, 7, 6, 2, 3, 3, 2, (2, 1), (1, 2), ((1, 2), (0, 1)), "NCHW")
+    x, w, dy = cfg.arrays(rng, np.float64)
+    four = ([1, 1, 2, 1], [[0, 0], [0, 0], [1, 2], [0, 1]], "nchw", np.array([1, 1, 1, 2]))
+    for (_, name, a), (_, _, b) in zip(results(ctorch, cfg, x, w, dy),
+                                       results(ctorch, cfg, x, w, dy, args=four),
+                                       strict=True):
+        assert np.array_equal(np.asarray(a), np.asarray(b)), name
 
 
 EMPTY = [

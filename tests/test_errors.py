@@ -474,3 +474,9 @@ def test_every_case_id_is_unique():
     ids = [p.id for p in CASES]
     assert len(ids) == len(set(ids)), [i for i in ids if ids.count(i) > 1]
     assert all(re.fullmatch(r"[\w.-]+", i) for i in ids), ids
+
+
+@pytest.mark.parametrize("name", ["bfloat16", "float128x", "complex"])
+def test_a_dtype_name_numpy_cannot_read_is_refused_in_convlab_words(name: str) -> None:
+    with pytest.raises(TypeError, match=r"dtype must be 'float16', 'float32' or 'float64'"):
+        convlab.verify((1, 3, 3, 1), (2, 2, 1, 1), 1, "VALID", dtype=name)

@@ -182,11 +182,11 @@ def float_dtype(name: str, dtype: Any) -> np.dtype:
     """Return ``dtype`` in native byte order if it is float16, float32 or float64."""
     try:
         dt = np.dtype(dtype)
-    except TypeError:
+    except (TypeError, ValueError):  # a name numpy doesn't know, e.g. "bfloat16"
         dt = None
     if dt is not None and dt.kind == "f" and not dt.isnative:
         dt = dt.newbyteorder("=")
-    if dt not in FLOAT_DTYPES:
+    if dt is None or dt not in FLOAT_DTYPES:  # numpy reads None as float64
         shown = dt.name if dt is not None else repr(dtype)
         if name == "dtype":
             raise TypeError(f"dtype must be 'float16', 'float32' or 'float64', got {shown}")

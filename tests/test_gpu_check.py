@@ -115,10 +115,35 @@ def test_a_disagreeing_result_exits_1(ctorch, monkeypatch, tmp_path, capsys):
     assert "1 disagree" in capsys.readouterr().out
 
 
+def test_an_error_inside_a_framework_is_recorded_and_the_run_goes_on(ctorch, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(ctorch, "conv2d", broken)
+    data = gpu_check.check(["torch"], "cpu", configs=gpu_check.QUICK_CONFIGS[:1],
+                           layers=gpu_check.QUICK_LAYERS[:1], repeat=1)
+    assert data["ok"] is False
+    assert data["verify"][0]["ok"] is False and "boom" in data["verify"][0]["error"]
+    wrong = [r for r in data["agreement"] if r["ok"] is not True]
+    assert [(r["method"], r["ok"], r["note"]) for r in wrong] == [
+        ("conv2d", False, "RuntimeError: boom")]
+    timed = {r["method"]: r for r in data["timings"]}
+    assert timed["conv2d"]["agrees"] is False and timed["conv2d"]["note"] == "RuntimeError: boom"
+    assert all(r["agrees"] for m, r in timed.items() if m != "conv2d")
+
+
+def test_the_budget_skips_the_layers_left(ctorch):
+    data = gpu_check.check(["torch"], "cpu", configs=[], layers=gpu_check.QUICK_LAYERS[:2],
+                           budget=0)
+    assert data["skipped"] == [la.name for la in gpu_check.QUICK_LAYERS[:2]]
+    assert data["timings"] == [] and data["settings"]["budget"] == 0
+
+
 @pytest.mark.parametrize(("argv", "start"), [
     (["--frameworks", "torch,mxnet"], "gpu-check: --frameworks: must be names from torch, jax, "
      "tensorflow"),
     (["--repeat", "0"], "gpu-check: --repeat: must be an int from 1 to 100"),
+    (["--budget", "-5"], "gpu-check: --budget: must be whole seconds"),
     (["--device", "tpu"], "gpu-check: --device: invalid choice"),
     (["--out", "{file}/x.json"], "gpu-check: --out: cannot write"),
     (["--device", "gpu", "--frameworks", "torch"], "gpu-check: --device: device='gpu' but "

@@ -45,8 +45,8 @@ from convlab import _checks, reference, tolerance
 from convlab.bench import LAYERS, QUICK_LAYERS, Layer, _pause_then_best
 from convlab.verify import _FRAMEWORKS, _framework, _framework_methods, verify
 
-__all__ = ["CONFIGS", "FRAMEWORKS", "QUICK_CONFIGS", "check", "main", "recorded",
-           "recorded_path", "render", "time_methods"]
+__all__ = ["CONFIGS", "FRAMEWORKS", "NATIVE", "QUICK_CONFIGS", "TIMED", "check", "cpu_table",
+           "main", "recorded", "recorded_path", "recorded_section", "render", "time_methods"]
 
 SCHEMA = "convlab-gpu-check/1"
 FRAMEWORKS = ("torch", "jax", "tensorflow")
@@ -225,6 +225,9 @@ def time_methods(layer: Layer, backends: Sequence[str], devices: Sequence[str] =
                 except NotImplementedError as err:
                     row["note"] = str(err).split("; convlab.")[0]
                     continue
+                except Exception as err:  # recorded as wrong: the run goes on to the end
+                    row.update(note=f"{type(err).__name__}: {err}", agrees=False)
+                    continue
                 got = _host(mod, result)
                 if quantity == "d_x+d_w":
                     rel = max(tolerance.errors(g, ref[q])[1]
@@ -366,8 +369,13 @@ def _machine() -> dict[str, Any]:
 def check(frameworks: Sequence[str], device: str = "auto",
           configs: Sequence[tuple[str, dict[str, Any], str]] = tuple(CONFIGS),
           layers: Sequence[Layer] = tuple(LAYERS), repeat: int = 3,
-          progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+          progress: Callable[[str], None] | None = None,
+          budget: float | None = None) -> dict[str, Any]:
     """Run the whole check (see the module docstring) and return the JSON-ready record.
+
+    ``budget`` (seconds): once it is spent, the layers not yet timed are skipped (listed
+    under ``skipped``), so that a run on a borrowed machine ends in time with its record.
+    An error inside a framework is recorded as a disagreeing row, and the run goes on.
 
     Raises
     ------
@@ -397,27 +405,42 @@ def check(frameworks: Sequence[str], device: str = "auto",
                  "no GPU seen: CPU only" if device == "auto" else "CPU only (--device cpu)")
     say(f"gpu-check: {', '.join(frameworks)}; {mode_note}")
 
-    verified = []
-    agreement = []
+    def elapsed() -> float:
+        return time.perf_counter() - started
+
+    verified: list[dict[str, Any]] = []
+    agreement: list[dict[str, Any]] = []
     for name, kw, dtype in configs:
-        report = verify(**kw, dtype=dtype, device="all" if gpu else "cpu", repeat=1,
-                        backends=("numpy", *frameworks))
-        verified.append({"config": name, "dtype": dtype, "ok": report.ok,
-                         "adjoint_ok": report.adjoint_ok, "summary": report.summary(),
-                         "rows": report.records(), "notes": report.notes})
+        entry: dict[str, Any] = {"config": name, "dtype": dtype}
+        try:
+            report = verify(**kw, dtype=dtype, device="all" if gpu else "cpu", repeat=1,
+                            backends=("numpy", *frameworks))
+        except Exception as err:  # recorded as a failure: the run goes on to the end
+            entry.update(ok=False, adjoint_ok=None, error=f"{type(err).__name__}: {err}")
+        else:
+            entry.update(ok=report.ok, adjoint_ok=report.adjoint_ok,
+                         summary=report.summary(), rows=report.records(), notes=report.notes)
+        verified.append(entry)
         for f in frameworks:
             agreement += _agreement(f, mods[f][0], name, kw, dtype, gpu)
         bad = sum(r["ok"] is False for r in agreement if r["config"] == name
                   and r["dtype"] == dtype)
-        say(f"  {name} {dtype}: verify {'ok' if report.ok else 'FAILS'}, "
-            f"{'all agree' if not bad else f'{bad} disagree'}")
+        say(f"  {name} {dtype}: verify {'ok' if entry['ok'] else 'FAILS'}, "
+            f"{'all agree' if not bad else f'{bad} disagree'} ({elapsed():.0f} s)")
+    checked_at = elapsed()
 
-    timings = []
+    timings: list[dict[str, Any]] = []
+    skipped: list[str] = []
     for layer in layers:
+        if budget is not None and elapsed() > budget:
+            skipped.append(layer.name)
+            say(f"  skipped {layer.name}: the budget of {budget:g} s is spent")
+            continue
         rows = time_methods(layer, frameworks, ("cpu", "gpu") if gpu else ("cpu",),
                             repeat=repeat)
         timings += rows
-        say(f"  timed {layer.name}: {sum(r['ms'] is not None for r in rows)} rows")
+        say(f"  timed {layer.name}: {sum(r['ms'] is not None for r in rows)} rows "
+            f"({elapsed():.0f} s)")
 
     info = {f: _framework_info(f, m, why, gpu and f in seen) for f, (m, why) in mods.items()}
     ok = (all(v["ok"] for v in verified) and all(r["ok"] is not False for r in agreement)
@@ -428,15 +451,18 @@ def check(frameworks: Sequence[str], device: str = "auto",
         "mode": mode,
         "mode_note": mode_note,
         "ok": ok,
-        "seconds": round(time.perf_counter() - started, 1),
+        "seconds": round(elapsed(), 1),
+        "seconds_checking": round(checked_at, 1),
         "machine": {**_machine(), "frameworks": info},
-        "settings": {"frameworks": list(frameworks), "device": device, "repeat": repeat},
+        "settings": {"frameworks": list(frameworks), "device": device, "repeat": repeat,
+                     "budget": budget},
         "configs": [{"name": n, "dtype": d, **kw} for n, kw, d in configs],
         "layers": [{"name": la.name, "description": la.describe(),
                     "gflop": 2e-9 * la.macs} for la in layers],
         "verify": verified,
         "agreement": agreement,
         "timings": timings,
+        "skipped": skipped,
     }
 
 
@@ -466,6 +492,12 @@ def _repeat(text: str) -> int:
     return int(text)
 
 
+def _seconds(text: str) -> int:
+    if not text.strip().isdigit() or not 1 <= int(text) <= 86_400:
+        raise argparse.ArgumentTypeError(f"must be whole seconds from 1 to 86400, got {text!r}")
+    return int(text)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="gpu-check", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=Path("gpu-check.json"),
@@ -477,6 +509,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="torch,jax,tensorflow or a part (default: PyTorch and JAX, those "
                    "installed)")
     p.add_argument("--repeat", type=_repeat, default=3, help="timed runs (default 3)")
+    p.add_argument("--budget", type=_seconds, default=240,
+                   help="seconds after which the layers not yet timed are skipped "
+                   "(default 240)")
     p.add_argument("--quick", action="store_true",
                    help="two small configurations and one tiny layer: checks that it runs")
     return p
@@ -504,7 +539,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                            QUICK_CONFIGS if args.quick else CONFIGS,
                            QUICK_LAYERS[:1] if args.quick else LAYERS,
                            1 if args.quick else args.repeat,
-                           progress=lambda line: print(line, flush=True))
+                           progress=lambda line: print(line, flush=True),
+                           budget=args.budget)
         except ValueError as err:
             option = "--device" if str(err).startswith("device") else "--frameworks"
             raise _BadInput(f"{option}: {err}") from None
@@ -517,7 +553,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"gpu-check: {record['mode_note']}; {len(record['agreement'])} agreement rows, "
           f"{len(bad)} disagree; {len(record['timings'])} timings, {len(bad_t)} disagree; "
           f"verify {'ok' if all(v['ok'] for v in record['verify']) else 'FAILS'}; "
-          f"{record['seconds']} s; wrote {args.out}")
+          + (f"layers skipped (budget): {', '.join(record['skipped'])}; "
+             if record["skipped"] else "")
+          + f"{record['seconds']} s; wrote {args.out}")
     return 0 if record["ok"] else 1
 
 
@@ -582,7 +620,7 @@ def render(data: dict[str, Any]) -> str:
         body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     heads = ("framework", "configuration", "dtype", "GPU vs CPU", "GPU vs float64",
              "CPU vs float64", "all 8 agree")
-    agree = ("<table class='convlab-gpu-agree'><thead><tr>"
+    agree = ("<table class='convlab-verify convlab-gpu-agree'><thead><tr>"
              + "".join(f"<th>{h}</th>" for h in heads) + "</tr></thead><tbody>"
              + "".join(body) + "</tbody></table>")
 
@@ -603,7 +641,7 @@ def render(data: dict[str, Any]) -> str:
                 cells.append(f"{r['ms']:.2f}{mark}")
         tbody.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     theads = ["layer", "quantity", "method"] + [f"{esc(b)} {esc(d)} ms" for b, d in columns]
-    times = ("<table class='convlab-gpu-times'><thead><tr>"
+    times = ("<table class='convlab-verify convlab-gpu-times'><thead><tr>"
              + "".join(f"<th>{h}</th>" for h in theads) + "</tr></thead><tbody>"
              + "".join(tbody) + "</tbody></table>")
     return head + agree + times
@@ -655,6 +693,6 @@ def cpu_table(rows: Sequence[dict[str, Any]]) -> str:
                 cells.append(f"{r['ms']:.2f}" + ("" if r["agrees"] else " <b>(wrong)</b>"))
         body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     heads = ["quantity", "method"] + [f"{esc(b)} ms" for b in backends]
-    return ("<table class='convlab-frameworks-cpu'><thead><tr>"
+    return ("<table class='convlab-verify convlab-frameworks-cpu'><thead><tr>"
             + "".join(f"<th>{h}</th>" for h in heads) + "</tr></thead><tbody>"
             + "".join(body) + "</tbody></table>")

@@ -40,7 +40,7 @@ finally:
 AGREEMENT_KEYS = {"framework", "config", "dtype", "quantity", "method", "cpu_vs_ref",
                   "gpu_vs_ref", "gpu_vs_cpu", "rtol_cpu", "rtol_gpu", "ok", "note"}
 TIMING_KEYS = {"layer", "backend", "device", "quantity", "method", "ms", "gflops", "rel_err",
-               "rtol", "agrees", "note"}
+               "rel_err_terms", "rtol", "agrees", "note"}
 
 
 def _blocked(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:

@@ -154,9 +154,12 @@ def test_bad_input_exits_2_with_one_line(ctorch, tmp_path, capsys, argv, start):
         pytest.skip("PyTorch sees a GPU here")
     (tmp_path / "file").write_text("x")
     argv = [a.replace("{file}", str(tmp_path / "file")) for a in argv]
+    if "--out" not in argv:
+        argv += ["--out", str(tmp_path / "out" / "check.json")]
     assert gpu_check.main(argv) == 2
     out, err = capsys.readouterr()
     assert out == "" and err.startswith(start) and err.count("\n") == 1, err
+    assert not (tmp_path / "out" / "check.json").exists()
 
 
 def test_importing_convlab_and_the_check_imports_no_framework():

@@ -539,9 +539,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         frameworks = args.frameworks or [f for f in ("torch", "jax") if _installed(f)]
         if not frameworks:
             raise _BadInput("--frameworks: neither PyTorch nor JAX is installed")
-        try:
+        try:  # checked before minutes of work; nothing is left behind
             args.out.parent.mkdir(parents=True, exist_ok=True)
+            existed = args.out.exists()
             args.out.open("a").close()
+            if not existed:
+                args.out.unlink()
         except OSError as err:
             raise _BadInput(f"--out: cannot write {str(args.out)!r}: "
                             f"{err.strerror or err}") from None

@@ -410,6 +410,19 @@ def test_there_are_enough_bad_inputs():
     assert len(BAD) >= 15
 
 
+def test_sizes_traced_by_jit_get_convlab_errors(cjax):
+    import jax
+    import jax.numpy as jnp
+
+    with pytest.raises(TypeError, match="input_sizes must be known when JAX traces"):
+        jax.jit(lambda s: cjax.conv2d_backprop_input(s, W, DY, 1, "SAME"))(
+            jnp.array([1, 5, 5, 2]))
+    # concrete sizes inside jit are fine
+    got = jax.jit(lambda w, dy: cjax.conv2d_backprop_input([1, 5, 5, 2], w, dy, 1, "SAME"))(
+        W, DY)
+    assert got.shape == (1, 5, 5, 2)
+
+
 # --- 6. device and precision --------------------------------------------------------------
 
 
@@ -485,3 +498,4 @@ def test_imports(cjax, blocked):
     assert seen["before"] == []
     assert seen["after"] == ["jax"]
     assert seen["sum"] == 49.0  # 7 x 7 taps inside: SAME pads 1 at the end
+

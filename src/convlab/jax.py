@@ -171,9 +171,17 @@ def _meta(value: Any, name: str) -> tuple[Any, tuple[int, ...], np.dtype]:
     return arr, arr.shape, arr.dtype
 
 
-def _sizes(value: Any) -> Any:
+def _sizes(value: Any, name: str) -> Any:
     """Sizes as convlab's checks read them: an integer jax.Array as numpy."""
-    return np.asarray(value) if isinstance(value, jax.Array) else value
+    if not isinstance(value, jax.Array):
+        return value
+    try:
+        return np.asarray(value)
+    except jax.errors.JAXTypeError:  # a traced value, known only when the program runs
+        raise TypeError(
+            f"{name} must be known when JAX traces the function: 4 ints (a list, a tuple, "
+            f"a numpy array or a concrete jax.Array), not a traced value, got {value!r}"
+        ) from None
 
 
 def _dtypes(*named: tuple[str, np.dtype]) -> tuple[list[np.dtype], np.dtype | None]:
@@ -253,6 +261,12 @@ def transposed_padding(conv: _checks.Conv) -> list[tuple[int, int]]:
 
     Per axis ``(K_eff - 1 - p_before, K_eff - 1 - p_after + r)``, ``r`` the rows of the
     padded input after the last window; a negative amount crops.
+
+    Examples
+    --------
+    >>> from convlab import conv_geometry
+    >>> transposed_padding(conv_geometry((1, 8, 8, 3), (3, 3, 3, 4), 2, "SAME"))
+    [(2, 1), (2, 1)]
     """
     return [(ax.k_eff - 1 - ax.pad_before, ax.k_eff - 1 - ax.pad_after + ax.unreached)
             for ax in (conv.h, conv.w)]
@@ -370,9 +384,10 @@ def conv2d_backprop_input(
     w, ws, wd = _meta(filters, "filters")
     dy, ds, dd = _meta(out_backprop, "out_backprop")
     (dd, wd), bf16 = _dtypes(("out_backprop", dd), ("filters", wd))
+    sizes = _sizes(input_sizes, "input_sizes")
     with _checking():
-        conv = _checks.backprop_input(_sizes(input_sizes), ws, wd, ds, dd, strides, padding,
-                                      data_format, dilations)
+        conv = _checks.backprop_input(sizes, ws, wd, ds, dd, strides, padding, data_format,
+                                      dilations)
     return _backprop_input(conv, _dtype(conv, bf16), w, ws, dy, ds, device)
 
 
@@ -406,9 +421,10 @@ def conv2d_backprop_filter(
     x, xs, xd = _meta(input, "input")
     dy, ds, dd = _meta(out_backprop, "out_backprop")
     (xd, dd), bf16 = _dtypes(("input", xd), ("out_backprop", dd))
+    sizes = _sizes(filter_sizes, "filter_sizes")
     with _checking():
-        conv = _checks.backprop_filter(xs, xd, _sizes(filter_sizes), ds, dd, strides,
-                                       padding, data_format, dilations)
+        conv = _checks.backprop_filter(xs, xd, sizes, ds, dd, strides, padding, data_format,
+                                       dilations)
     dtype = _dtype(conv, bf16)
     with _on(device, dtype) as dev:
         if 0 in (*conv.filter_shape, *xs, *ds):
@@ -438,9 +454,10 @@ def conv2d_transpose(
              "layout": "[height, width, output_channels, in_channels]",
              "last_axis": "in_channels"}
     (dd, wd), bf16 = _dtypes(("input", dd), ("filters", wd))
+    sizes = _sizes(output_shape, "output_shape")
     with _checking():
-        conv = _checks.backprop_input(_sizes(output_shape), ws, wd, ds, dd, strides, padding,
-                                      data_format, dilations, names=names)
+        conv = _checks.backprop_input(sizes, ws, wd, ds, dd, strides, padding, data_format,
+                                      dilations, names=names)
     return _backprop_input(conv, _dtype(conv, bf16), w, ws, dy, ds, device)
 
 
@@ -524,9 +541,10 @@ def grad_input_via_conv2d(
     w, ws, wd = _meta(filters, "filters")
     dy, ds, dd = _meta(out_backprop, "out_backprop")
     (dd, wd), bf16 = _dtypes(("out_backprop", dd), ("filters", wd))
+    sizes = _sizes(input_sizes, "input_sizes")
     with _checking():
-        conv = _checks.backprop_input(_sizes(input_sizes), ws, wd, ds, dd, strides, padding,
-                                      data_format, dilations)
+        conv = _checks.backprop_input(sizes, ws, wd, ds, dd, strides, padding, data_format,
+                                      dilations)
     dtype = _dtype(conv, bf16)
     shape = _in_layout(conv.input_shape, conv)
     empty = 0 in (*shape, *ws, *ds)
@@ -555,9 +573,10 @@ def grad_filter_via_conv2d(
     x, xs, xd = _meta(input, "input")
     dy, ds, dd = _meta(out_backprop, "out_backprop")
     (xd, dd), bf16 = _dtypes(("input", xd), ("out_backprop", dd))
+    sizes = _sizes(filter_sizes, "filter_sizes")
     with _checking():
-        conv = _checks.backprop_filter(xs, xd, _sizes(filter_sizes), ds, dd, strides,
-                                       padding, data_format, dilations)
+        conv = _checks.backprop_filter(xs, xd, sizes, ds, dd, strides, padding, data_format,
+                                       dilations)
     dtype = _dtype(conv, bf16)
     empty = 0 in (*conv.filter_shape, *xs, *ds)
     if not empty:

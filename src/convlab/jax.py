@@ -4,17 +4,16 @@ Importing this module imports JAX (and neither TensorFlow nor PyTorch). Argument
 checked by convlab first, so bad input gets the same clear errors as the numpy
 reference; then the resolved explicit padding goes to JAX:
 
-=========================  ===================================================================
-``conv2d``                 ``lax.conv_general_dilated`` (``rhs_dilation`` for the dilations)
-``conv2d_backprop_input``  ``lax.conv_transpose(..., transpose_kernel=True)``: JAX has no
-                           separate backward-data op; this is its public form of one
-``conv2d_backprop_filter`` ``jax.linear_transpose`` of ``w -> conv_general_dilated(x, w)``
-``conv2d_transpose``       ``lax.conv_transpose(..., transpose_kernel=True)``
-``autodiff``               ``jax.vjp`` of ``conv_general_dilated``, ``out_backprop`` as the
-                           cotangent
-``grad_*_via_conv2d``      :mod:`convlab.via_conv2d`'s identities on :data:`JAX`
-                           (``conv_general_dilated`` VALID, ``jnp.pad``, ...)
-=========================  ===================================================================
+* ``conv2d``: ``lax.conv_general_dilated`` (``rhs_dilation`` for the dilations);
+* ``conv2d_backprop_input`` and ``conv2d_transpose``: ``lax.conv_transpose(...,
+  transpose_kernel=True)``. JAX has no separate backward-data op; this is its public
+  form of one (a ``conv_general_dilated`` with ``lhs_dilation`` = the strides);
+* ``conv2d_backprop_filter``: ``jax.linear_transpose`` of ``w -> conv_general_dilated(x,
+  w)``;
+* ``autodiff``: ``jax.vjp`` of ``conv_general_dilated``, ``out_backprop`` as the
+  cotangent;
+* ``grad_input_via_conv2d`` and ``grad_filter_via_conv2d``: :mod:`convlab.via_conv2d`'s
+  identities on :data:`JAX` (``conv_general_dilated`` VALID, ``jnp.pad``, ...).
 
 JAX has no public backward-weight op. ``conv2d_backprop_filter`` transposes the linear
 map ``w -> conv2d(x, w)`` with ``jax.linear_transpose``, which applies JAX's transpose
@@ -36,7 +35,7 @@ Traps this module steps around, worth knowing when calling JAX directly:
   ``input_sizes`` / ``output_shape`` (a negative amount crops). ``use_consistent_padding
   =True`` reads the forward padding, but gives ``r`` fewer rows; its ``"SAME"`` and
   ``"VALID"`` give ``in * s`` and ``in * s + max(k - s, 0)`` rows, not TF's sizes.
-* float64: JAX computes float64 input in float32 (with a warning) unless x64 is enabled.
+* float64: JAX silently computes float64 input in float32 unless x64 is enabled.
   convlab does not switch x64 on globally: each call with float64 arguments runs inside
   ``jax.enable_x64(True)``, a scoped context, so float64 is computed in float64 and the
   result is a float64 ``jax.Array``. To compute further with it in JAX, enable x64
@@ -95,6 +94,7 @@ __all__ = [
     "resolve_device",
     "set_tf32",
     "tf32_enabled",
+    "transposed_padding",
 ]
 
 BFLOAT16 = np.dtype(jnp.bfloat16)
@@ -149,8 +149,8 @@ def resolve_device(device: str = "auto") -> str:
     if device == "gpu" and not gpu_available():
         raise DeviceUnavailableError(
             "device='gpu' but JAX sees no GPU (jax.devices('gpu') finds none); use "
-            "device='cpu' or 'auto', or install JAX with CUDA ('jax[cuda12]') on a machine "
-            "with an NVIDIA GPU"
+            "device='cpu' or 'auto', or install a CUDA build of JAX on a machine with an "
+            "NVIDIA GPU"
         )
     return device
 

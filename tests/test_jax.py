@@ -451,6 +451,29 @@ def test_gpu_results_match_the_cpu(cjax, tf32_off, rng):
                      what=name)
 
 
+MOVED = """
+import json, jax, numpy as np
+import convlab.jax as cj
+one, two = jax.devices("cpu")[:2]
+x = jax.device_put(np.ones((1, 4, 4, 1), np.float32), two)
+w = np.ones((2, 2, 1, 1), np.float32)
+y = cj.conv2d(x, w, 1, "VALID", device="cpu")
+print(json.dumps({"x": str(x.devices()), "y": str(y.devices()), "want": str({one}),
+                  "sum": float(np.asarray(y).sum())}))
+"""
+
+
+def test_arrays_on_another_device_are_moved(cjax):
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "JAX_PLATFORMS": "cpu",
+           "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    out = subprocess.run([sys.executable, "-c", MOVED], capture_output=True, text=True,
+                         env=env, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen["x"] != seen["want"] and seen["y"] == seen["want"]
+    assert seen["sum"] == 36.0  # 3 x 3 windows of 4 ones
+
+
 def test_set_tf32_switches_the_precision_of_every_convolution(cjax, tf32_off):
     import jax
 

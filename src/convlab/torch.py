@@ -320,15 +320,17 @@ def conv2d_backprop_input(
     """
     w, ws, wd = _meta(filters, "filters")
     dy, ds, dd = _meta(out_backprop, "out_backprop")
-    conv = _checks.backprop_input(_sizes_arg(input_sizes), ws, wd, ds, dd, strides, padding,
+    sizes = _sizes_arg(input_sizes)
+    conv = _checks.backprop_input(sizes, ws, wd, ds, dd, strides, padding,
                                   data_format, dilations)
     fmt, dev = conv.data_format, _device(device)
     shape = _checks.from_nhwc(conv.input_shape, fmt)
     if _empty(w, dy) or 0 in shape:
         return _zeros(shape, conv, dev)
     sym, _ = _split(conv)
+    w, dy = _oihw(_tensor(w, dev)), _nchw(_tensor(dy, dev), fmt)
     dx = torch.nn.grad.conv2d_input(
-        _padded_nchw(conv), _oihw(_tensor(w, dev)), _nchw(_tensor(dy, dev), fmt),
+        _padded_nchw(conv), w, dy,
         stride=conv.strides, padding=sym, dilation=conv.dilations,
     )
     return _from_nchw(_crop(dx, conv), fmt)

@@ -271,10 +271,6 @@ def test_float64_is_computed_in_float64(cjax, rng):
 
 # --- 4. dtypes, empty shapes, JAX's own arrays ----------------------------------------------
 
-# bfloat16 keeps 8 significant bits (float16 11): tolerance.RTOL has no key for it yet
-BFLOAT16_RTOL = 5e-2
-
-
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
 def test_dtypes_are_preserved_and_close(cjax, dtype, rng):
     cfg = SMALL_GRID[3]
@@ -287,7 +283,7 @@ def test_dtypes_are_preserved_and_close(cjax, dtype, rng):
         assert got.dtype == dt, f"{name}: {got.dtype}"
         assert got.shape == ref.shape
         rel = tolerance.errors(got, ref)[1]
-        limit = BFLOAT16_RTOL if dtype == "bfloat16" else tolerance.rtol(dt)
+        limit = tolerance.rtol(dtype)
         assert rel <= limit, f"{name} in {dtype}: relative error {rel:.1e} > {limit:.0e}"
 
 

@@ -54,6 +54,6 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name == "tf":
-        return importlib.import_module("convlab.tf")
+    if name in ("tf", "torch", "jax"):  # a framework is imported on first use only
+        return importlib.import_module(f"convlab.{name}")
     raise AttributeError(f"module 'convlab' has no attribute {name!r}")

@@ -259,8 +259,8 @@ def _forward(conv: _checks.Conv, x: Any, w: Any) -> Any:
 def transposed_padding(conv: _checks.Conv) -> list[tuple[int, int]]:
     """``lax.conv_transpose``'s own padding that gives ``d_x`` of TF's input size.
 
-    Per axis ``(K_eff - 1 - p_before, K_eff - 1 - p_after + r)``, ``r`` the rows of the
-    padded input after the last window; a negative amount crops.
+    Per axis ``(K_eff - 1 - p_before, K_eff - 1 - p_after + r)``, ``r`` the
+    rows of the padded input after the last window; a negative amount crops.
 
     Examples
     --------
@@ -268,7 +268,8 @@ def transposed_padding(conv: _checks.Conv) -> list[tuple[int, int]]:
     >>> transposed_padding(conv_geometry((1, 8, 8, 3), (3, 3, 3, 4), 2, "SAME"))
     [(2, 1), (2, 1)]
     """
-    return [(ax.k_eff - 1 - ax.pad_before, ax.k_eff - 1 - ax.pad_after + ax.unreached)
+    return [(ax.k_eff - 1 - ax.pad_before,
+             ax.k_eff - 1 - ax.pad_after + ax.unreached)
             for ax in (conv.h, conv.w)]
 
 
@@ -287,11 +288,12 @@ def _conv2d_op(conv: _checks.Conv, precision: Any, x: Any, w: Any) -> Any:
 
 
 @_compiled
-def _backprop_input_op(conv: _checks.Conv, precision: Any, dy: Any, w: Any) -> Any:
+def _backprop_input_op(conv: _checks.Conv, precision: Any, dy: Any,
+                       w: Any) -> Any:
     return lax.conv_transpose(
         dy, w, strides=conv.strides, padding=transposed_padding(conv),
-        rhs_dilation=conv.dilations, dimension_numbers=_dn(conv), transpose_kernel=True,
-        precision=_precision(),
+        rhs_dilation=conv.dilations, dimension_numbers=_dn(conv),
+        transpose_kernel=True, precision=_precision(),
     )
 
 

@@ -23,6 +23,9 @@ RTOL: dict[tuple[str, str], float] = {
     # float16 keeps 10 mantissa bits and some kernels accumulate in float16
     ("float16", "cpu"): 2e-2,
     ("float16", "gpu"): 2e-2,
+    # bfloat16 (JAX) keeps 7 mantissa bits: rounding the output alone costs up to 2**-8
+    ("bfloat16", "cpu"): 2e-2,
+    ("bfloat16", "gpu"): 2e-2,
 }
 
 # vdot(conv2d(x, w), dy) == vdot(x, d_x) == vdot(w, d_w), all in float64
@@ -36,8 +39,10 @@ def rtol(dtype: str | np.dtype, device: str = "cpu", tf32: bool = False) -> floa
     --------
     >>> rtol("float32", "gpu", tf32=True)
     0.02
+    >>> rtol("bfloat16")
+    0.02
     """
-    name = np.dtype(dtype).name
+    name = dtype if dtype == "bfloat16" else np.dtype(dtype).name  # numpy has no bfloat16
     key = "gpu-tf32" if device == "gpu" and tf32 and name == "float32" else device
     return RTOL[(name, key)]
 

@@ -16,6 +16,7 @@ import functools
 import json
 import os
 import re
+import subprocess
 import sys
 import textwrap
 import time
@@ -706,3 +707,21 @@ def test_keyboard_interrupt_stops_the_check(monkeypatch, isolated):
 
     with pytest.raises(KeyboardInterrupt):
         exercises.check_rot180(interrupted)
+
+
+def test_a_check_in_a_kernel_that_loaded_jax_forks_without_a_warning() -> None:
+    """JAX warns at every fork that it may deadlock; a check page that also uses JAX
+    (the performance chapter) must not print that under each checked exercise."""
+    pytest.importorskip("jax")
+    code = (
+        "import jax.numpy as jnp\n"
+        "jnp.ones(3).sum()\n"
+        "from convlab import exercises\n"
+        "r = exercises.check_conv2d_macs(lambda i, f, s, p: 0)\n"
+        "print(r.passed, r.diagnosis)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split() == ["False", "wrong_values"], run.stdout
+    assert "fork()" not in run.stderr, run.stderr[-2000:]

@@ -14,6 +14,9 @@ printed in the parent.
 
 Where there is no fork (Windows; macOS, whose system libraries are not fork-safe) or the
 limit is off, the cases run in this process, without a time limit, and the result says so.
+A student's function that uses TensorFlow or JAX, whose thread pools do not survive a
+fork, may hang in the child; the time limit then reports it (``exercises.TIMEOUT = 0``
+runs it in this process instead).
 
 :class:`Forbidder` replaces named library functions during the student's call by
 functions that record the name and raise :class:`ForbiddenCall`, so that an exercise
@@ -515,8 +518,10 @@ def _forked(work: Callable[[int], Any], count: int, timeout: float,
     try:
         with warnings.catch_warnings():
             # Python 3.12 warns that forking a threaded process (a notebook's kernel) may
-            # deadlock: the child runs only numpy and the student's code
+            # deadlock, and so does JAX when it is loaded: the child runs only numpy and
+            # the student's code, and a child that does hang is killed at the time limit
             warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.filterwarnings("ignore", r"os\.fork\(\) was called", RuntimeWarning)
             child.start()
     except Exception as err:  # e.g. a daemonic process, or no memory to fork
         receive.close()

@@ -58,6 +58,31 @@ def test_a_wrong_framework_result_is_caught(ctorch, monkeypatch):
     assert "1 of 8 computed results DISAGREE" in str(report)
 
 
+def test_a_framework_that_raises_or_returns_a_wrong_shape_is_a_failing_row(
+        ctorch, cjax, monkeypatch):
+    """A cuDNN or XLA failure on one method, or a wrong shape, must not end the run."""
+    def broken(*a, **k):
+        raise RuntimeError("CUDNN_STATUS_EXECUTION_FAILED\nmore lines")
+
+    original = cjax.conv2d
+    monkeypatch.setattr(ctorch, "conv2d_backprop_input", broken)
+    monkeypatch.setattr(cjax, "conv2d", lambda *a, **k: original(*a, **k)[:, :-1])
+    report = convlab.verify((1, 6, 6, 2), (3, 3, 2, 3), 2, "SAME", device="cpu", repeat=1,
+                            backends="numpy,torch,jax")
+    assert not report.ok
+    failed = {(r.backend, r.method): r.note for r in report.failed}
+    assert set(failed) == {("torch", "conv2d_backprop_input"), ("jax", "conv2d")}
+    assert failed["torch", "conv2d_backprop_input"] == (
+        "failed: RuntimeError: CUDNN_STATUS_EXECUTION_FAILED")
+    assert failed["jax", "conv2d"].startswith("failed: ValueError: shape (1, 2, 3, 3)")
+    assert "2 of 22 computed results DISAGREE" in str(report)
+    assert "NO: failed: RuntimeError" in str(report)
+    assert "<b>NO</b>: failed: ValueError" in report._repr_html_()
+    record = {(r["backend"], r["method"]): r for r in report.records()}
+    assert record["jax", "conv2d"]["max_rel_err"] is None
+    assert record["jax", "conv2d"]["agrees"] is False
+
+
 @pytest.mark.parametrize(("backends", "expected"), [
     (["numpy"], {"numpy"}),
     ("numpy", {"numpy"}),

@@ -16,6 +16,7 @@ from __future__ import annotations
 import html
 import importlib
 import importlib.util
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -97,7 +98,8 @@ class Report:
         """Return the rows as dicts (e.g. for ``pandas.DataFrame``)."""
         return [
             {"quantity": r.quantity, "method": r.method, "backend": r.backend,
-             "device": r.device, "max_abs_err": r.max_abs, "max_rel_err": r.max_rel,
+             "device": r.device, "max_abs_err": _finite(r.max_abs),
+             "max_rel_err": _finite(r.max_rel),
              "time_ms": None if r.seconds is None else 1e3 * r.seconds, "rtol": r.rtol,
              "agrees": r.ok, "note": r.note}
             for r in self.rows
@@ -111,6 +113,10 @@ class Report:
             if r.ok is None:
                 body.append([r.quantity, r.method, r.backend, r.device, "-", "-", "-",
                              f"n/a: {r.note}"])
+                continue
+            if r.seconds is None:  # it raised: nothing to measure
+                body.append([r.quantity, r.method, r.backend, r.device, "-", "-", "-",
+                             f"NO: {r.note}"])
                 continue
             body.append([
                 r.quantity, r.method, r.backend, r.device, f"{r.max_abs:.2e}",
@@ -172,6 +178,9 @@ class Report:
                 mark = "&nbsp;" + "*" * (reasons.index(r.note) + 1)
                 cells = [_SYMBOL[r.quantity], esc(r.method), esc(where), "&ndash;",
                          f"not computed{mark}"]
+            elif r.seconds is None:  # it raised
+                cells = [_SYMBOL[r.quantity], esc(r.method), esc(where), "&ndash;",
+                         f"<b>NO</b>: {esc(r.note)}"]
             else:
                 verdict = "yes" if r.ok else f"<b>NO</b> (tol {r.rtol:.0e})"
                 cells = [_SYMBOL[r.quantity], esc(r.method), esc(where),
@@ -377,15 +386,21 @@ def verify(
 
     def add(quantity: str, method: str, backend: str, dev: str, fn: Callable[[], Any],
             tf32: bool = False) -> None:
+        limit = tolerance.rtol(dt, dev, tf32)
         try:
             got, seconds = _timed(fn, repeat)
+            max_abs, max_rel = tolerance.errors(got, ref[quantity])
         except NotImplementedError as err:  # the framework has no kernel for it
             prose = "TF" if backend == "tensorflow" else _FRAMEWORKS[backend][2]
             rows.append(Row(quantity, method, backend, dev, note=_short(str(err), prose)))
             return
-        max_abs, max_rel = tolerance.errors(got, ref[quantity])
-        rows.append(Row(quantity, method, backend, dev, max_abs, max_rel, seconds,
-                        tolerance.rtol(dt, dev, tf32)))
+        except Exception as err:  # a framework's failure (cuDNN, XLA) or a wrong shape
+            if backend == "numpy":
+                raise
+            rows.append(Row(quantity, method, backend, dev, math.inf, math.inf, None, limit,
+                            note=f"failed: {type(err).__name__}: {_first_line(err)}"))
+            return
+        rows.append(Row(quantity, method, backend, dev, max_abs, max_rel, seconds, limit))
 
     numpy_methods: list[tuple[str, str, Callable[[], Any]]] = [
         ("y", "conv2d", lambda: reference.conv2d(x, w, *args)),
@@ -458,6 +473,16 @@ def _framework_methods(mod: Any, dev: str, x: Any, w: Any, dy: Any, in_shape: An
         ("d_w", "conv2d_backprop_filter", run(mod.conv2d_backprop_filter, x, f_shape, dy,
                                               *args)),
     ]
+
+
+def _finite(value: float | None) -> float | None:
+    """JSON has no infinity: a result that raised has no error to record."""
+    return value if value is None or math.isfinite(value) else None
+
+
+def _first_line(err: BaseException, width: int = 160) -> str:
+    lines = str(err).strip().splitlines() or [""]
+    return lines[0][:width]
 
 
 def _short(message: str, prose: str = "TF") -> str:

@@ -178,6 +178,23 @@ def test_loops_agree_with_torch_and_numpy(ctorch, cfg, rng):
         assert_close(got, want[quantity], np.float64, what=f"{name} vs loops for {cfg}")
 
 
+@pytest.mark.parametrize("mode", ["no_grad", "inference_mode", "inference tensors"])
+def test_every_function_works_where_the_caller_turned_autograd_off(ctorch, mode, rng):
+    import torch
+
+    cfg = SMALL[2]
+    x, w, dy = cfg.arrays(rng, np.float64)
+    want = loops(cfg, x, w, dy)
+    off = torch.inference_mode() if mode != "no_grad" else torch.no_grad()
+    with off:
+        tensors = [torch.from_numpy(a).clone() for a in (x, w, dy)]
+        got = results(ctorch, cfg, *tensors) if mode != "inference tensors" else None
+    if got is None:  # tensors made in inference mode, used outside it
+        got = results(ctorch, cfg, *tensors)
+    for quantity, name, value in got:
+        assert_close(value, want[quantity], np.float64, what=f"{name} under {mode}")
+
+
 # --- 3. the adjoint identity, float64 ---------------------------------------------------
 
 

@@ -430,7 +430,10 @@ def autodiff(
     xt, wt = _tensor(x, dev), _tensor(w, dev)
     if _empty(x, w, dy):
         return torch.zeros_like(xt), torch.zeros_like(wt)
-    with torch.enable_grad():
+    # autograd works under the caller's torch.no_grad() or inference_mode() too; a tensor
+    # made in inference mode can't record a graph, so it is copied first
+    with torch.inference_mode(False), torch.enable_grad():
+        xt, wt = (t.clone() if t.is_inference() else t for t in (xt, wt))
         xt.requires_grad_(True)
         wt.requires_grad_(True)
         y = _conv2d_nchw(_nchw(xt, fmt), wt, conv)

@@ -29,12 +29,16 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import html
 import importlib.util
 import json
 import os
+import subprocess
 import sys
+import tempfile
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -160,9 +164,107 @@ def _timed_call(api: Any, quantity: str, method: str, layer: Layer, x: Any, w: A
     return calls[(quantity, method)]
 
 
+def _measure(row: dict[str, Any], fn: Callable[[], Any], sync: Callable[[Any], Any],
+             host: Callable[[Any], Any], quantity: str, layer: Layer, repeat: int,
+             pause: float, warm_up: float, ref: dict[str, np.ndarray],
+             terms: dict[str, np.ndarray]) -> None:
+    """Time ``fn`` and compare its result, filling ``row``; any error is a wrong row."""
+    try:
+        result, seconds = _pause_then_best(fn, sync, repeat, pause, warm_up)
+        got = host(result)
+        pairs = (zip(got, ("d_x", "d_w"), strict=True) if quantity == "d_x+d_w"
+                 else [(got, quantity)])
+        errs = [(tolerance.errors(g, ref[q])[1], tolerance.errors(g, ref[q], terms[q])[1])
+                for g, q in pairs]
+    except NotImplementedError as err:
+        row["note"] = str(err).split("; convlab.")[0]
+        return
+    except Exception as err:  # recorded as wrong (a wrong shape too): the run goes on
+        row.update(note=f"{type(err).__name__}: {err}", agrees=False)
+        return
+    rel, rel_terms = (max(e) for e in zip(*errs, strict=True))
+    macs = 2 if quantity == "d_x+d_w" else 1
+    row.update(ms=1e3 * seconds, gflops=2e-9 * layer.macs * macs / seconds, rel_err=rel,
+               rel_err_terms=rel_terms, agrees=rel_terms <= row["rtol"])
+
+
+def _raw_ops(backend: str, mod: Any, layer: Layer, x: np.ndarray, w: np.ndarray,
+             dy: np.ndarray, dev: str,
+             ) -> dict[str, tuple[str, Callable[[], Any], Callable[[Any], np.ndarray]]]:
+    """The framework's own forward, backward-data and backward-filter ops on ``layer``,
+    with the inputs already permuted (NCHW/OIHW) and on ``dev``: what a kernel costs
+    without convlab's checks and layout changes. ``{quantity: (op, fn, to NHWC/HWIO
+    host array)}``."""
+    c = layer.conv
+    (pt, pb), (pl, pr) = c.pads
+    h, w_ = x.shape[1:3]
+    nchw = (0, 3, 1, 2)
+    if backend == "torch":
+        import torch
+        import torch.nn.functional as F
+        from torch.nn import grad as nn_grad
+
+        on = "cuda" if dev == "gpu" else "cpu"
+
+        def t(a: np.ndarray) -> Any:
+            return torch.from_numpy(np.ascontiguousarray(a)).to(on)
+
+        # F.conv2d pads symmetrically only: x is padded (TF's split) before timing
+        tx = t(np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0))).transpose(nchw))
+        tw, tdy = t(w.transpose(3, 2, 0, 1)), t(dy.transpose(nchw))
+        st, di = c.strides, c.dilations
+
+        def back(r: Any) -> np.ndarray:
+            return np.asarray(r.detach().cpu().numpy())
+
+        return {
+            "y": ("torch.nn.functional.conv2d (x padded before)",
+                  lambda: F.conv2d(tx, tw, stride=st, dilation=di),
+                  lambda r: back(r).transpose(0, 2, 3, 1)),
+            "d_x": ("torch.nn.grad.conv2d_input (of the padded x)",
+                    lambda: nn_grad.conv2d_input(tuple(tx.shape), tw, tdy, st, 0, di),
+                    lambda r: back(r).transpose(0, 2, 3, 1)[:, pt:pt + h, pl:pl + w_]),
+            "d_w": ("torch.nn.grad.conv2d_weight",
+                    lambda: nn_grad.conv2d_weight(tx, tuple(tw.shape), tdy, st, 0, di),
+                    lambda r: back(r).transpose(2, 3, 1, 0)),
+        }
+    if backend == "jax":
+        import jax
+        from jax import lax
+
+        device = jax.devices("gpu" if dev == "gpu" else "cpu")[0]
+        jx, jw, jdy = (jax.device_put(np.ascontiguousarray(a), device)
+                       for a in (x.transpose(nchw), w.transpose(3, 2, 0, 1),
+                                 dy.transpose(nchw)))
+        precision = None if mod.tf32_enabled() else lax.Precision.HIGHEST
+
+        def conv(a: Any, b: Any) -> Any:
+            return lax.conv_general_dilated(
+                a, b, c.strides, list(c.pads), rhs_dilation=c.dilations,
+                dimension_numbers=("NCHW", "OIHW", "NCHW"), precision=precision)
+
+        # the transposes by jax.vjp; XLA drops the unused forward
+        fwd = jax.jit(conv)
+        dx = jax.jit(lambda a, b, g: jax.vjp(lambda a_: conv(a_, b), a)[1](g)[0])
+        dw = jax.jit(lambda a, b, g: jax.vjp(lambda b_: conv(a, b_), b)[1](g)[0])
+        return {
+            "y": ("jit(lax.conv_general_dilated)", lambda: fwd(jx, jw),
+                  lambda r: np.asarray(r).transpose(0, 2, 3, 1)),
+            "d_x": ("jit(vjp of lax.conv_general_dilated, x)", lambda: dx(jx, jw, jdy),
+                    lambda r: np.asarray(r).transpose(0, 2, 3, 1)),
+            "d_w": ("jit(vjp of lax.conv_general_dilated, w)", lambda: dw(jx, jw, jdy),
+                    lambda r: np.asarray(r).transpose(2, 3, 1, 0)),
+        }
+    return {}
+
+
+RAW = "framework op"  # the method name of the raw framework ops' rows
+
+
 def time_methods(layer: Layer, backends: Sequence[str], devices: Sequence[str] = ("cpu",),
                  methods: Sequence[tuple[str, str]] = tuple(TIMED), repeat: int = 3,
-                 seed: int = 0, pause: float = 0.05) -> list[dict[str, Any]]:
+                 seed: int = 0, pause: float = 0.05, raw: bool = True,
+                 ) -> list[dict[str, Any]]:
     """Time ``methods`` of each backend on ``layer`` (float32, NHWC) on each device it has.
 
     Parameters
@@ -175,9 +277,15 @@ def time_methods(layer: Layer, backends: Sequence[str], devices: Sequence[str] =
     methods : (quantity, method) pairs from :data:`TIMED`
     repeat : int
         Timed runs after one warm-up call (which compiles, for JAX); the best is kept.
+        On a GPU at least 5, and at least 0.1 s of them after 0.05 s of warm-up.
     pause : float
         Seconds to wait before each method, so that the thread pool of the library timed
         before it stops spinning (as in :mod:`convlab.bench`).
+    raw : bool
+        Also time PyTorch's and JAX's own ops for y, d_x and d_w (method
+        :data:`RAW`, the op in ``note``) on inputs already permuted to NCHW/OIHW: the
+        difference from convlab's rows is convlab's own cost (checks, layout changes,
+        Python), which on a GPU can exceed the kernel's.
 
     Returns
     -------
@@ -189,7 +297,8 @@ def time_methods(layer: Layer, backends: Sequence[str], devices: Sequence[str] =
         magnitudes (the same function of ``|x|``, ``|w|``, ``|dy|``), which is what
         float32 rounding grows with; and ``agrees``, ``rel_err_terms <= rtol``. On these
         layers a d_w sums up to 25 088 products whose signs cancel: ``rel_err`` there
-        reaches a few 1e-6 on a CPU, too near float32's 1e-5 to judge by.
+        reaches a few 1e-6 on a CPU, too near float32's 1e-5 to judge by. An error,
+        a wrong shape included, is a row with ``agrees`` False and the error in ``note``.
     """
     import convlab
 
@@ -212,42 +321,48 @@ def time_methods(layer: Layer, backends: Sequence[str], devices: Sequence[str] =
         for dev in devices:
             if backend == "numpy" and dev != "cpu":
                 continue
-            if mod is not None and dev == "gpu" and not mod.gpu_available():
-                continue
-            tf32 = dev == "gpu" and mod is not None and mod.tf32_enabled()
+            try:
+                if mod is not None and dev == "gpu" and not mod.gpu_available():
+                    continue
+                tf32 = dev == "gpu" and mod is not None and bool(mod.tf32_enabled())
+            except Exception:  # recorded by the rows below
+                tf32 = False
             rtol = tolerance.rtol("float32", dev, tf32)
             on = {} if backend == "numpy" else {"device": dev}
-            put = [_put(backend, mod, a, dev) for a in (x, w, dy)] if mod is not None else []
-            for quantity, method in methods:
-                if backend == "numpy" and method == "autodiff":
+            reps, warm_up = (max(repeat, 5), 0.05) if dev == "gpu" else (repeat, 0.0)
+            todo = [(q, m) for q, m in methods if not (backend == "numpy" and m == "autodiff")]
+            if raw and backend in ("torch", "jax"):
+                todo += [(q, RAW) for q in ("y", "d_x", "d_w")]
+            new = [{"layer": layer.name, "backend": backend, "device": dev, "quantity": q,
+                    "method": m, "ms": None, "gflops": None, "rel_err": None,
+                    "rel_err_terms": None, "rtol": rtol, "agrees": None, "note": why}
+                   for q, m in todo]
+            rows += new
+            if mod is None:
+                continue
+            try:
+                put = [_put(backend, mod, a, dev) for a in (x, w, dy)]
+                sync = _sync(backend, mod, dev)
+            except Exception as err:  # every row of this device is wrong; the run goes on
+                for row in new:
+                    row.update(note=f"{type(err).__name__}: {err}", agrees=False)
+                continue
+            ops: dict[str, Any] = {}
+            for (quantity, method), row in zip(todo, new, strict=True):
+                if method != RAW:
+                    fn = _timed_call(mod, quantity, method, layer, *put, **on)
+                    _measure(row, fn, sync, functools.partial(_host, mod), quantity, layer,
+                             reps, pause, warm_up, ref, terms)
                     continue
-                row: dict[str, Any] = {
-                    "layer": layer.name, "backend": backend, "device": dev,
-                    "quantity": quantity, "method": method, "ms": None, "gflops": None,
-                    "rel_err": None, "rel_err_terms": None, "rtol": rtol, "agrees": None,
-                    "note": why}
-                rows.append(row)
-                if mod is None:
-                    continue
-                fn = _timed_call(mod, quantity, method, layer, *put, **on)
                 try:
-                    result, seconds = _pause_then_best(fn, _sync(backend, mod, dev),
-                                                       repeat, pause)
-                except NotImplementedError as err:
-                    row["note"] = str(err).split("; convlab.")[0]
-                    continue
-                except Exception as err:  # recorded as wrong: the run goes on to the end
+                    ops = ops or _raw_ops(backend, mod, layer, x, w, dy, dev)
+                    op, fn, host = ops[quantity]
+                except Exception as err:
                     row.update(note=f"{type(err).__name__}: {err}", agrees=False)
                     continue
-                got = _host(mod, result)
-                pairs = (zip(got, ("d_x", "d_w"), strict=True) if quantity == "d_x+d_w"
-                         else [(got, quantity)])
-                errs = [(tolerance.errors(g, ref[q])[1],
-                         tolerance.errors(g, ref[q], terms[q])[1]) for g, q in pairs]
-                rel, rel_terms = (max(e) for e in zip(*errs, strict=True))
-                macs = 2 if quantity == "d_x+d_w" else 1
-                row.update(ms=1e3 * seconds, gflops=2e-9 * layer.macs * macs / seconds,
-                           rel_err=rel, rel_err_terms=rel_terms, agrees=rel_terms <= rtol)
+                row["note"] = op + (", TF32 allowed" if tf32 else "")
+                _measure(row, fn, sync, host, quantity, layer, reps, pause, warm_up, ref,
+                         terms)
     return rows
 
 
@@ -301,15 +416,19 @@ def _agreement(backend: str, mod: Any, name: str, kw: dict[str, Any], dtype: str
             row["ok"] = None if all(isinstance(g, str) for g in problems) else False
             rows.append(row)
             continue
-        row["cpu_vs_ref"] = tolerance.errors(cpu, ref[quantity])[1]
-        ok = row["cpu_vs_ref"] <= rtol_cpu
-        if gpu_got is not None:
-            row["gpu_vs_ref"] = tolerance.errors(gpu_got, ref[quantity])[1]
-            # both sides round: the GPU's tolerance plus the CPU's
-            row["gpu_vs_cpu"] = tolerance.errors(gpu_got, cpu, ref[quantity])[1]
-            ok = ok and row["gpu_vs_ref"] <= rtol_gpu
-            ok = ok and row["gpu_vs_cpu"] <= rtol_gpu + rtol_cpu
-        row["ok"] = bool(ok)
+        try:  # a wrong shape raises: it is a wrong result, not the end of the run
+            row["cpu_vs_ref"] = tolerance.errors(cpu, ref[quantity])[1]
+            ok = row["cpu_vs_ref"] <= rtol_cpu
+            if gpu_got is not None:
+                row["gpu_vs_ref"] = tolerance.errors(gpu_got, ref[quantity])[1]
+                # both sides round: the GPU's tolerance plus the CPU's
+                row["gpu_vs_cpu"] = tolerance.errors(gpu_got, cpu, ref[quantity])[1]
+                ok = ok and row["gpu_vs_ref"] <= rtol_gpu
+                ok = ok and row["gpu_vs_cpu"] <= rtol_gpu + rtol_cpu
+        except Exception as err:
+            row.update(note=f"{type(err).__name__}: {err}", ok=False)
+        else:
+            row["ok"] = bool(ok)
         rows.append(row)
     return rows
 
@@ -318,6 +437,13 @@ def _agreement(backend: str, mod: Any, name: str, kw: dict[str, Any], dtype: str
 
 
 def _framework_info(backend: str, mod: Any, why: str, used_gpu: bool) -> dict[str, Any]:
+    try:
+        return _framework_details(backend, mod, why, used_gpu)
+    except Exception as err:  # a half-broken install is reported, not a traceback
+        return {"version": None, "why": f"{type(err).__name__}: {err}", "used_gpu": used_gpu}
+
+
+def _framework_details(backend: str, mod: Any, why: str, used_gpu: bool) -> dict[str, Any]:
     if mod is None:
         return {"version": None, "why": why}
     info: dict[str, Any] = {"gpu_available": bool(mod.gpu_available()),
@@ -339,6 +465,10 @@ def _framework_info(backend: str, mod: Any, why: str, used_gpu: bool) -> dict[st
         # what convlab left set: it turns these off the first time it runs on a GPU
         info["cudnn_allow_tf32"] = bool(cudnn.allow_tf32)
         info["matmul_allow_tf32"] = bool(torch.backends.cuda.matmul.allow_tf32)
+        if not used_gpu:
+            info["tf32_flags_note"] = (
+                "PyTorch's own defaults: convlab did not run on a GPU in this process; it "
+                "sets both flags False (unless set_tf32(True)) the first time it does")
         info["tf32_policy"] = ("TF32 allowed (set_tf32(True))" if mod.tf32_enabled() else
                                "TF32 off: cudnn.allow_tf32 and cuda.matmul.allow_tf32 are "
                                "set False the first time convlab runs on a GPU")
@@ -377,22 +507,52 @@ def _machine() -> dict[str, Any]:
 # --- the check ----------------------------------------------------------------------------
 
 
+def _write(path: Path, record: dict[str, Any]) -> None:
+    """Write ``record`` to ``path`` whole or not at all (a killed run leaves the last one)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(record, indent=1, default=_plain) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def _error(err: BaseException) -> str:
+    return f"{type(err).__name__}: {err}"
+
+
+def _safe_machine() -> dict[str, Any]:
+    try:
+        return _machine()
+    except Exception as err:
+        return {"error": _error(err)}
+
+
 def check(frameworks: Sequence[str], device: str = "auto",
           configs: Sequence[tuple[str, dict[str, Any], str]] = tuple(CONFIGS),
           layers: Sequence[Layer] = tuple(LAYERS), repeat: int = 3,
           progress: Callable[[str], None] | None = None,
-          budget: float | None = None) -> dict[str, Any]:
-    """Run the whole check (see the module docstring) and return the JSON-ready record.
+          budget: float | None = None, out: Path | None = None) -> dict[str, Any]:
+    """Run the whole check (see the module docstring) in this process and return the
+    JSON-ready record.
 
     ``budget`` (seconds): once it is spent, the layers not yet timed are skipped (listed
     under ``skipped``), so that a run on a borrowed machine ends in time with its record.
-    An error inside a framework is recorded as a disagreeing row, and the run goes on.
+    An error inside a framework, a result of the wrong shape included, is recorded as a
+    disagreeing row, and the run goes on. With ``out``, the record is written there
+    (atomically) after each configuration and each layer, with ``complete`` False until
+    the end, so that a run killed on the way leaves what it did.
+
+    GPU: with ``device="gpu"``, a framework that sees no GPU is not run at all: it is
+    listed in ``gpu_missing`` and ``ok`` is False. With ``"auto"``, when some framework
+    sees a GPU, those that do not run on the CPU only and are listed in ``gpu_missing``
+    (``ok`` is not affected).
 
     Raises
     ------
     ValueError
-        For an unknown framework or device, or ``device="gpu"`` when no framework in
-        ``frameworks`` sees a GPU.
+        For an unknown framework or device.
     """
     say = progress or (lambda line: None)
     started = time.perf_counter()
@@ -402,79 +562,228 @@ def check(frameworks: Sequence[str], device: str = "auto",
                          f"{list(frameworks)!r}")
     if device not in ("auto", "cpu", "gpu"):
         raise ValueError(f"device must be 'auto', 'cpu' or 'gpu', got {device!r}")
-    mods = {f: _framework(f) for f in frameworks}
-    missing = [f"{f}: {why}" for f, (m, why) in mods.items() if m is None]
-    if missing:
-        raise ValueError("frameworks: " + "; ".join(missing))
-    seen = [f for f, (m, _) in mods.items() if m.gpu_available()]
-    if device == "gpu" and not seen:
-        raise ValueError(f"device='gpu' but none of {', '.join(frameworks)} sees a GPU; use "
-                         "--device cpu or auto")
-    gpu = device != "cpu" and bool(seen)
-    mode = "gpu" if gpu else "cpu"
-    mode_note = ("GPU and CPU" if gpu else
-                 "no GPU seen: CPU only" if device == "auto" else "CPU only (--device cpu)")
-    say(f"gpu-check: {', '.join(frameworks)}; {mode_note}")
 
     def elapsed() -> float:
         return time.perf_counter() - started
 
-    verified: list[dict[str, Any]] = []
-    agreement: list[dict[str, Any]] = []
-    for name, kw, dtype in configs:
-        entry: dict[str, Any] = {"config": name, "dtype": dtype}
+    errors: list[str] = []
+    mods: dict[str, tuple[Any, str]] = {}
+    seen: list[str] = []
+    for f in frameworks:
         try:
-            report = verify(**kw, dtype=dtype, device="all" if gpu else "cpu", repeat=1,
-                            backends=("numpy", *frameworks))
-        except Exception as err:  # recorded as a failure: the run goes on to the end
-            entry.update(ok=False, adjoint_ok=None, error=f"{type(err).__name__}: {err}")
-        else:
-            entry.update(ok=report.ok, adjoint_ok=report.adjoint_ok,
-                         summary=report.summary(), rows=report.records(), notes=report.notes)
-        verified.append(entry)
-        for f in frameworks:
-            agreement += _agreement(f, mods[f][0], name, kw, dtype, gpu)
-        bad = sum(r["ok"] is False for r in agreement if r["config"] == name
-                  and r["dtype"] == dtype)
-        say(f"  {name} {dtype}: verify {'ok' if entry['ok'] else 'FAILS'}, "
-            f"{'all agree' if not bad else f'{bad} disagree'} ({elapsed():.0f} s)")
-    checked_at = elapsed()
+            mods[f] = _framework(f)
+            if mods[f][0] is not None and device != "cpu" and mods[f][0].gpu_available():
+                seen.append(f)
+        except Exception as err:
+            mods[f] = (None, _error(err))
+    for f, (m, why) in mods.items():
+        if m is None:
+            errors.append(f"{f}: {why}")
+    gpu = device != "cpu" and bool(seen)
+    gpu_missing = ([f for f, (m, _) in mods.items() if m is not None and f not in seen]
+                   if device == "gpu" or gpu else [])
+    run = [f for f, (m, _) in mods.items() if m is not None
+           and not (device == "gpu" and f not in seen)]
+    mode = "gpu" if gpu else "cpu"
+    mode_note = ("GPU and CPU" if gpu else
+                 "no GPU seen: CPU only" if device == "auto" else
+                 "CPU only (--device cpu)" if device == "cpu" else "no GPU seen")
+    if gpu_missing:
+        mode_note += f"; NO GPU SEEN BY {', '.join(gpu_missing)}" + (
+            " (not run)" if device == "gpu" else " (CPU only)")
+    say(f"gpu-check: {', '.join(frameworks)}; {mode_note}")
 
-    timings: list[dict[str, Any]] = []
-    skipped: list[str] = []
-    for layer in layers:
-        if budget is not None and elapsed() > budget:
-            skipped.append(layer.name)
-            say(f"  skipped {layer.name}: the budget of {budget:g} s is spent")
-            continue
-        rows = time_methods(layer, frameworks, ("cpu", "gpu") if gpu else ("cpu",),
-                            repeat=repeat)
-        timings += rows
-        say(f"  timed {layer.name}: {sum(r['ms'] is not None for r in rows)} rows "
-            f"({elapsed():.0f} s)")
-
-    info = {f: _framework_info(f, m, why, gpu and f in seen) for f, (m, why) in mods.items()}
-    ok = (all(v["ok"] for v in verified) and all(r["ok"] is not False for r in agreement)
-          and all(r["agrees"] is not False for r in timings))
-    return {
-        "schema": SCHEMA,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "mode": mode,
-        "mode_note": mode_note,
-        "ok": ok,
-        "seconds": round(elapsed(), 1),
-        "seconds_checking": round(checked_at, 1),
-        "machine": {**_machine(), "frameworks": info},
+    record: dict[str, Any] = {
+        "schema": SCHEMA, "created": _now(), "mode": mode, "mode_note": mode_note,
+        "complete": False, "ok": None, "seconds": 0.0, "seconds_checking": None,
+        "gpu_missing": gpu_missing, "errors": errors,
+        "machine": {**_safe_machine(), "frameworks": {
+            f: _framework_info(f, m, why, False) for f, (m, why) in mods.items()}},
         "settings": {"frameworks": list(frameworks), "device": device, "repeat": repeat,
                      "budget": budget},
         "configs": [{"name": n, "dtype": d, **kw} for n, kw, d in configs],
         "layers": [{"name": la.name, "description": la.describe(),
                     "gflop": 2e-9 * la.macs} for la in layers],
-        "verify": verified,
-        "agreement": agreement,
-        "timings": timings,
-        "skipped": skipped,
-    }
+        "verify": [], "agreement": [], "timings": [], "skipped": []}
+
+    def save() -> None:
+        record["seconds"] = round(elapsed(), 1)
+        if out is not None:
+            _write(out, record)
+
+    save()
+    verified, agreement = record["verify"], record["agreement"]
+    for name, kw, dtype in configs if run else ():
+        entry: dict[str, Any] = {"config": name, "dtype": dtype}
+        try:
+            report = verify(**kw, dtype=dtype, device="all" if gpu else "cpu", repeat=1,
+                            backends=("numpy", *run))
+            entry.update(ok=report.ok, adjoint_ok=report.adjoint_ok,
+                         summary=report.summary(), rows=report.records(), notes=report.notes)
+        except Exception as err:  # recorded as a failure: the run goes on to the end
+            entry.update(ok=False, adjoint_ok=None, error=_error(err))
+        verified.append(entry)
+        for f in run:
+            try:
+                agreement += _agreement(f, mods[f][0], name, kw, dtype, f in seen)
+            except Exception as err:
+                agreement.append({
+                    "framework": f, "config": name, "dtype": dtype, "quantity": None,
+                    "method": None, "cpu_vs_ref": None, "gpu_vs_ref": None,
+                    "gpu_vs_cpu": None, "rtol_cpu": None, "rtol_gpu": None, "ok": False,
+                    "note": _error(err)})
+        bad = sum(r["ok"] is False for r in agreement if r["config"] == name
+                  and r["dtype"] == dtype)
+        say(f"  {name} {dtype}: verify {'ok' if entry['ok'] else 'FAILS'}, "
+            f"{'all agree' if not bad else f'{bad} disagree'} ({elapsed():.0f} s)")
+        save()
+    record["seconds_checking"] = round(elapsed(), 1)
+
+    timings: list[dict[str, Any]] = record["timings"]
+    for layer in layers if run else ():
+        if budget is not None and elapsed() > budget:
+            record["skipped"].append(layer.name)
+            say(f"  skipped {layer.name}: the budget of {budget:g} s is spent")
+            continue
+        try:
+            rows = time_methods(layer, run, ("cpu", "gpu") if gpu else ("cpu",),
+                                repeat=repeat)
+        except Exception as err:
+            rows = [{"layer": layer.name, "backend": ",".join(run), "device": None,
+                     "quantity": None, "method": None, "ms": None, "gflops": None,
+                     "rel_err": None, "rel_err_terms": None, "rtol": None, "agrees": False,
+                     "note": _error(err)}]
+        timings += rows
+        say(f"  timed {layer.name}: {sum(r['ms'] is not None for r in rows)} rows "
+            f"({elapsed():.0f} s)")
+        save()
+
+    record["machine"]["frameworks"] = {f: _framework_info(f, m, why, gpu and f in seen)
+                                       for f, (m, why) in mods.items()}
+    record["ok"] = bool(
+        not errors and not (device == "gpu" and gpu_missing)
+        and all(v["ok"] for v in verified) and all(r["ok"] is not False for r in agreement)
+        and all(r["agrees"] is not False for r in timings))
+    record["complete"] = True
+    save()
+    return record
+
+
+# --- one process per framework ------------------------------------------------------------
+
+# a child is killed after its share of the budget plus GRACE[0] s plus GRACE[1] x its share
+GRACE = (20.0, 0.25)
+
+
+def _child_argv(framework: str, args: argparse.Namespace, share: int,
+                out: Path) -> list[str]:
+    argv = [sys.executable, "-m", "convlab.gpu_check", "--in-process", "--frameworks",
+            framework, "--device", args.device, "--repeat", str(args.repeat), "--budget",
+            str(share), "--out", str(out)]
+    return argv + (["--quick"] if args.quick else [])
+
+
+def _load(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("schema") == SCHEMA else None
+
+
+def _isolated(frameworks: Sequence[str], args: argparse.Namespace,
+              configs: Sequence[tuple[str, dict[str, Any], str]], layers: Sequence[Layer],
+              say: Callable[[str], None]) -> dict[str, Any]:
+    """Run each framework in its own Python (PyTorch and JAX in one process can load
+    different cuDNN libraries, and the second then sees no GPU) and merge their records;
+    the merged record is written after each child."""
+    started = time.perf_counter()
+    record: dict[str, Any] = {
+        "schema": SCHEMA, "created": _now(), "mode": "cpu", "mode_note": "",
+        "complete": False, "ok": None, "seconds": 0.0, "seconds_checking": None,
+        "gpu_missing": [], "errors": [],
+        "machine": {**_safe_machine(), "frameworks": {}},
+        "settings": {"frameworks": list(frameworks), "device": args.device,
+                     "repeat": args.repeat, "budget": args.budget, "isolated": True},
+        "configs": [{"name": n, "dtype": d, **kw} for n, kw, d in configs],
+        "layers": [{"name": la.name, "description": la.describe(),
+                    "gflop": 2e-9 * la.macs} for la in layers],
+        "verify": [], "agreement": [], "timings": [], "skipped": [], "children": []}
+    src = str(Path(__file__).resolve().parent.parent)
+    path = os.environ.get("PYTHONPATH")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, path] if path else [src])}
+    with tempfile.TemporaryDirectory(prefix="gpu-check-") as tmp:
+        for i, f in enumerate(frameworks):
+            left = args.budget - (time.perf_counter() - started)
+            share = max(1, int(left / (len(frameworks) - i)))
+            # the whole run ends by budget x (1 + GRACE[1]) + GRACE[0] at the latest
+            limit = min(share * (1 + GRACE[1]), args.budget * (1 + GRACE[1])
+                        - (time.perf_counter() - started)) + GRACE[0]
+            part = Path(tmp) / f"{f}.json"
+            child: dict[str, Any] = {"framework": f, "budget": share, "kill_after": limit,
+                                     "returncode": None, "killed": False}
+            say(f"gpu-check: {f} in its own process, budget {share} s")
+            t0 = time.perf_counter()
+            try:
+                done = subprocess.run(_child_argv(f, args, share, part), env=env,
+                                      timeout=limit, check=False)
+                child["returncode"] = done.returncode
+            except subprocess.TimeoutExpired:
+                child["killed"] = True
+            except OSError as err:
+                child["error"] = _error(err)
+            child["seconds"] = round(time.perf_counter() - t0, 1)
+            data = _load(part)
+            child["complete"] = bool(data and data.get("complete"))
+            record["children"].append(child)
+            if data is None:
+                record["errors"].append(f"{f}: its process left no record "
+                                        f"(returncode {child['returncode']}, killed "
+                                        f"{child['killed']})")
+                record["machine"]["frameworks"][f] = {"version": None,
+                                                      "why": "its process left no record"}
+            else:
+                _merge(record, f, data, child)
+            record["seconds"] = round(time.perf_counter() - started, 1)
+            _write(args.out, record)
+    gpu = any(c.get("mode") == "gpu" for c in record["children"])
+    record["mode"] = "gpu" if gpu else "cpu"
+    if gpu or args.device == "gpu":
+        record["gpu_missing"] = [f for f, info in record["machine"]["frameworks"].items()
+                                 if info.get("version") is not None
+                                 and not info.get("gpu_available")]
+    missing = record["gpu_missing"]
+    note = ("GPU and CPU" if gpu else "no GPU seen: CPU only" if args.device == "auto" else
+            "CPU only (--device cpu)" if args.device == "cpu" else "no GPU seen")
+    if missing:
+        note += f"; NO GPU SEEN BY {', '.join(missing)}" + (
+            " (not run)" if args.device == "gpu" else " (CPU only)")
+    record["mode_note"] = note + "; each framework in its own process"
+    record["complete"] = all(c["complete"] for c in record["children"])
+    record["ok"] = bool(record["complete"] and not record["errors"]
+                        and all(c.get("ok") is True for c in record["children"])
+                        and not (args.device == "gpu" and missing))
+    record["seconds"] = round(time.perf_counter() - started, 1)
+    _write(args.out, record)
+    return record
+
+
+def _merge(record: dict[str, Any], f: str, data: dict[str, Any],
+           child: dict[str, Any]) -> None:
+    child.update(mode=data.get("mode"), ok=data.get("ok"), mode_note=data.get("mode_note"),
+                 seconds_checking=data.get("seconds_checking"))
+    record["verify"] += [{**v, "frameworks": [f]} for v in data.get("verify", [])]
+    record["agreement"] += data.get("agreement", [])
+    record["timings"] += data.get("timings", [])
+    record["skipped"] += [f"{f}: {s}" for s in data.get("skipped", [])]
+    record["errors"] += data.get("errors", [])
+    info = data.get("machine", {}).get("frameworks", {}).get(f)
+    record["machine"]["frameworks"][f] = info or {"version": None, "why": "not recorded"}
+    if not child["complete"]:
+        how = ("killed at the time limit" if child["killed"] else
+               f"returncode {child['returncode']}")
+        record["errors"].append(f"{f}: its run did not complete ({how}); its record "
+                                "holds what it did")
 
 
 # --- the command line ---------------------------------------------------------------------
@@ -512,24 +821,34 @@ def _seconds(text: str) -> int:
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="gpu-check", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=Path("gpu-check.json"),
-                   help="where to write the JSON (default gpu-check.json)")
+                   help="where to write the JSON (default gpu-check.json); rewritten after "
+                   "each step, with complete: false until the end")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "gpu"],
                    help="auto (default): GPU and CPU when a framework sees a GPU, else the "
-                   "CPU alone; gpu: exit 2 without one")
+                   "CPU alone; gpu: a framework that sees no GPU is not run, is named in "
+                   "the JSON and the summary, and the exit status is 1")
     p.add_argument("--frameworks", type=_names, default=None,
                    help="torch,jax,tensorflow or a part (default: PyTorch and JAX, those "
                    "installed)")
-    p.add_argument("--repeat", type=_repeat, default=3, help="timed runs (default 3)")
+    p.add_argument("--repeat", type=_repeat, default=3,
+                   help="timed runs (default 3; at least 5 on a GPU)")
     p.add_argument("--budget", type=_seconds, default=240,
-                   help="seconds after which the layers not yet timed are skipped "
-                   "(default 240)")
+                   help="seconds for the whole run, split between the frameworks' "
+                   "processes: the layers not yet timed when a share is spent are skipped, "
+                   "and a process still running at 1.25 x its share + 20 s is killed, its "
+                   "record kept (default 240)")
     p.add_argument("--quick", action="store_true",
                    help="two small configurations and one tiny layer: checks that it runs")
+    p.add_argument("--in-process", action="store_true",
+                   help="run all the frameworks in this process (default: each in its own "
+                   "when there are several)")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the check; return 0 (all agree), 1 (one disagrees) or 2 (bad input)."""
+    """Run the check; return 0 (all agree), 1 (one disagrees, an error, a killed or
+    incomplete run, or ``--device gpu`` and a framework that sees no GPU) or 2 (bad
+    arguments, before anything runs)."""
     # JAX would otherwise take three quarters of the GPU's memory at its first call,
     # leaving PyTorch the rest
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
@@ -539,6 +858,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         frameworks = args.frameworks or [f for f in ("torch", "jax") if _installed(f)]
         if not frameworks:
             raise _BadInput("--frameworks: neither PyTorch nor JAX is installed")
+        absent = [f for f in frameworks if not _installed(f)]
+        if absent:
+            raise _BadInput(f"--frameworks: must be names from {', '.join(FRAMEWORKS)} that "
+                            f"are installed; not installed: {', '.join(absent)}")
         try:  # checked before minutes of work; nothing is left behind
             args.out.parent.mkdir(parents=True, exist_ok=True)
             existed = args.out.exists()
@@ -548,28 +871,44 @@ def main(argv: Sequence[str] | None = None) -> int:
         except OSError as err:
             raise _BadInput(f"--out: cannot write {str(args.out)!r}: "
                             f"{err.strerror or err}") from None
-        try:
-            record = check(frameworks, args.device,
-                           QUICK_CONFIGS if args.quick else CONFIGS,
-                           QUICK_LAYERS[:1] if args.quick else LAYERS,
-                           1 if args.quick else args.repeat,
-                           progress=lambda line: print(line, flush=True),
-                           budget=args.budget)
-        except ValueError as err:
-            option = "--device" if str(err).startswith("device") else "--frameworks"
-            raise _BadInput(f"{option}: {err}") from None
     except _BadInput as err:
         print(f"gpu-check: {err}", file=sys.stderr)
         return 2
-    args.out.write_text(json.dumps(record, indent=1, default=_plain) + "\n", encoding="utf-8")
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+
+    configs = QUICK_CONFIGS if args.quick else CONFIGS
+    layers = QUICK_LAYERS[:1] if args.quick else LAYERS
+    try:
+        if len(frameworks) > 1 and not args.in_process:
+            record = _isolated(frameworks, args, configs, layers, say)
+        else:
+            record = check(frameworks, args.device, configs, layers,
+                           1 if args.quick else args.repeat, progress=say,
+                           budget=args.budget, out=args.out)
+    except Exception:  # whatever happened, a record says so
+        record = _load(args.out) or {"schema": SCHEMA, "created": _now(), "mode": None,
+                                     "mode_note": "", "agreement": [], "timings": [],
+                                     "verify": [], "skipped": [], "gpu_missing": [],
+                                     "errors": []}
+        record.update(complete=False, ok=False)
+        record.setdefault("errors", []).append(traceback.format_exc())
+        _write(args.out, record)
     bad = [r for r in record["agreement"] if r["ok"] is False]
     bad_t = [r for r in record["timings"] if r["agrees"] is False]
-    print(f"gpu-check: {record['mode_note']}; {len(record['agreement'])} agreement rows, "
+    missing = record.get("gpu_missing") or []
+    print(("gpu-check: " if not missing else
+           f"gpu-check: WARNING: NO GPU SEEN BY {', '.join(missing)}; ")
+          + f"{record['mode_note']}; {len(record['agreement'])} agreement rows, "
           f"{len(bad)} disagree; {len(record['timings'])} timings, {len(bad_t)} disagree; "
           f"verify {'ok' if all(v['ok'] for v in record['verify']) else 'FAILS'}; "
           + (f"layers skipped (budget): {', '.join(record['skipped'])}; "
              if record["skipped"] else "")
-          + f"{record['seconds']} s; wrote {args.out}")
+          + (f"{len(record['errors'])} errors (in the JSON); " if record.get("errors")
+             else "")
+          + ("" if record.get("complete") else "INCOMPLETE; ")
+          + f"{record.get('seconds')} s; wrote {args.out}", flush=True)
     return 0 if record["ok"] else 1
 
 
@@ -710,3 +1049,7 @@ def cpu_table(rows: Sequence[dict[str, Any]]) -> str:
     return ("<table class='convlab-verify convlab-frameworks-cpu'><thead><tr>"
             + "".join(f"<th>{h}</th>" for h in heads) + "</tr></thead><tbody>"
             + "".join(body) + "</tbody></table>")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -257,7 +257,7 @@ def _forward(conv: _checks.Conv, x: Any, w: Any) -> Any:
 
 
 def transposed_padding(conv: _checks.Conv) -> list[tuple[int, int]]:
-    """``lax.conv_transpose``'s own padding that gives ``d_x`` of TF's input size.
+    """``lax.conv_transpose``'s padding that gives ``d_x`` of TF's input size.
 
     Per axis ``(K_eff - 1 - p_before, K_eff - 1 - p_after + r)``, ``r`` the
     rows of the padded input after the last window; a negative amount crops.

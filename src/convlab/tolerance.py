@@ -42,7 +42,7 @@ def rtol(dtype: str | np.dtype, device: str = "cpu", tf32: bool = False) -> floa
     >>> rtol("bfloat16")
     0.02
     """
-    name = dtype if dtype == "bfloat16" else np.dtype(dtype).name  # numpy has no bfloat16
+    name = "bfloat16" if dtype == "bfloat16" else np.dtype(dtype).name  # numpy has none
     key = "gpu-tf32" if device == "gpu" and tf32 and name == "float32" else device
     return RTOL[(name, key)]
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 import copy
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -182,18 +184,24 @@ def test_the_record_is_written_after_each_step(ctorch, tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))
 
 
+# a child that writes a partial record, then hangs until it is killed
+HANG = ("import json, sys, time; json.dump({'schema': 'convlab-gpu-check/1', "
+        "'complete': False, 'ok': None, 'mode': 'cpu', 'verify': [], 'agreement': "
+        "[{'framework': sys.argv[1], 'ok': True}], 'timings': [], 'skipped': [], "
+        "'machine': {'frameworks': {sys.argv[1]: {'version': '1'}}}}, "
+        "open(sys.argv[2], 'w')); time.sleep(60)")
+
+
+def _hanging_children(monkeypatch):
+    monkeypatch.setattr(gpu_check, "_child_argv", lambda f, args, share, part: [
+        sys.executable, "-c", HANG, f, str(part)])
+    monkeypatch.setattr(gpu_check, "_installed", lambda name: True)
+
+
 def test_a_killed_child_leaves_its_part_and_an_incomplete_record(monkeypatch, tmp_path,
                                                                    capsys):
-    # a child that writes a partial record, then hangs until it is killed
-    hang = ("import json, sys, time; json.dump({'schema': 'convlab-gpu-check/1', "
-            "'complete': False, 'ok': None, 'mode': 'cpu', 'verify': [], 'agreement': "
-            "[{'framework': sys.argv[1], 'ok': True}], 'timings': [], 'skipped': [], "
-            "'machine': {'frameworks': {sys.argv[1]: {'version': '1'}}}}, "
-            "open(sys.argv[2], 'w')); time.sleep(60)")
-    monkeypatch.setattr(gpu_check, "_child_argv", lambda f, args, share, part: [
-        sys.executable, "-c", hang, f, str(part)])
+    _hanging_children(monkeypatch)
     monkeypatch.setattr(gpu_check, "GRACE", (1.5, 0.0))
-    monkeypatch.setattr(gpu_check, "_installed", lambda name: True)
     out = tmp_path / "c.json"
     assert gpu_check.main(["--frameworks", "torch,jax", "--budget", "2", "--out",
                            str(out)]) == 1
@@ -204,6 +212,24 @@ def test_a_killed_child_leaves_its_part_and_an_incomplete_record(monkeypatch, tm
     assert [r["framework"] for r in data["agreement"]] == ["torch", "jax"]
     assert "torch: its run did not complete (killed at the time limit)" in data["errors"][0]
     assert "INCOMPLETE" in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.json"]  # the parts merged
+
+
+def test_sigterm_kills_the_running_child_and_keeps_its_part(monkeypatch, tmp_path):
+    _hanging_children(monkeypatch)
+    out = tmp_path / "c.json"
+    timer = threading.Timer(2.0, os.kill, (os.getpid(), signal.SIGTERM))
+    timer.start()
+    try:
+        assert gpu_check.main(["--frameworks", "torch,jax", "--out", str(out)]) == 1
+    finally:
+        timer.cancel()
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    data = json.loads(out.read_text())
+    assert data["complete"] is False
+    assert [(c["framework"], c["killed"]) for c in data["children"]] == [("torch", True)]
+    assert [r["framework"] for r in data["agreement"]] == ["torch"]
+    assert "jax: not run (gpu-check was terminated)" in data["errors"]
 
 
 def test_device_gpu_without_a_gpu_writes_why_and_exits_1(ctorch, tmp_path, capsys):

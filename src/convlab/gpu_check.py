@@ -13,14 +13,33 @@ installed beyond numpy (no TensorFlow, no threadpoolctl); run from a checkout as
    the GPU result against the CPU result and against the float64 numpy reference;
 3. times the forward pass and the gradients (native ops, autodiff, via conv2d) on the
    benchmark's layers (:data:`convlab.bench.LAYERS`), on the CPU and the GPU, each time
-   the best of ``repeat`` synchronised runs after a warm-up (``torch.cuda.synchronize``,
-   ``jax.block_until_ready``), inputs already on the device;
+   the best of ``repeat`` (on a GPU at least 5) synchronised runs after a warm-up
+   (``torch.cuda.synchronize``, ``jax.block_until_ready``), inputs already on the
+   device; and beside them the framework's own ops for y, d_x and d_w on inputs already
+   in NCHW/OIHW (``F.conv2d``, ``torch.nn.grad.conv2d_input``/``conv2d_weight``; a
+   jitted ``lax.conv_general_dilated`` and its VJPs), so that convlab's own cost per
+   call (checks, layout changes, Python: a few hundred microseconds) shows beside
+   kernels that take tens of microseconds on a large GPU;
 
 and writes everything, with the machine (framework versions, device names, the TF32
-policy), into one JSON file. Exit status 0 when every result agrees, 1 when one does not,
-2 for bad input (one line on stderr). Without a GPU (``--device cpu``, or ``auto`` when no
-framework sees one) it does the same on the CPU alone and says so, so it can be tested
-anywhere.
+policy), into one JSON file.
+
+Each framework runs in its own Python process (``--in-process`` to not): PyTorch and
+JAX in one process can load different cuDNN libraries, and the second then sees no GPU.
+``--budget`` is split between them; the layers not yet timed when a share is spent are
+skipped, and a process still running well after it is killed. The JSON is rewritten
+(whole, by a rename) after each configuration, layer and process, with ``complete``
+false until the end, so a run killed on the way leaves what it did.
+
+With ``--device gpu`` a framework that sees no GPU is not run: the JSON and the summary
+line name it (``gpu_missing``, "NO GPU SEEN BY ...") and the exit status is 1. With
+``auto``, when another framework sees a GPU, it is named the same way and runs on the CPU
+alone. Exit status 0 when every result agrees and the run completed; 1 when one does not
+(a wrong shape or an error inside a framework is a failing row, and the run goes on), on
+a killed or incomplete run, and for a framework without a GPU under ``--device gpu``; 2
+for bad arguments only (one line on stderr, before anything runs). Without a GPU
+(``--device cpu``, or ``auto`` when no framework sees one) it does the same on the CPU
+alone and says so, so it can be tested anywhere.
 
 :func:`render` turns such a file into the HTML tables of the performance chapter.
 """
@@ -34,9 +53,9 @@ import html
 import importlib.util
 import json
 import os
+import signal
 import subprocess
 import sys
-import tempfile
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -49,7 +68,7 @@ from convlab import _checks, reference, tolerance
 from convlab.bench import LAYERS, QUICK_LAYERS, Layer, _pause_then_best
 from convlab.verify import _FRAMEWORKS, _framework, _framework_methods, verify
 
-__all__ = ["CONFIGS", "FRAMEWORKS", "NATIVE", "QUICK_CONFIGS", "TIMED", "check", "cpu_table",
+__all__ = ["CONFIGS", "FRAMEWORKS", "NATIVE", "QUICK_CONFIGS", "RAW", "TIMED", "check", "cpu_table",
            "main", "recorded", "recorded_path", "recorded_section", "render", "time_methods"]
 
 SCHEMA = "convlab-gpu-check/1"
@@ -712,40 +731,50 @@ def _isolated(frameworks: Sequence[str], args: argparse.Namespace,
     src = str(Path(__file__).resolve().parent.parent)
     path = os.environ.get("PYTHONPATH")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, path] if path else [src])}
-    with tempfile.TemporaryDirectory(prefix="gpu-check-") as tmp:
-        for i, f in enumerate(frameworks):
-            left = args.budget - (time.perf_counter() - started)
-            share = max(1, int(left / (len(frameworks) - i)))
-            # the whole run ends by budget x (1 + GRACE[1]) + GRACE[0] at the latest
-            limit = min(share * (1 + GRACE[1]), args.budget * (1 + GRACE[1])
-                        - (time.perf_counter() - started)) + GRACE[0]
-            part = Path(tmp) / f"{f}.json"
-            child: dict[str, Any] = {"framework": f, "budget": share, "kill_after": limit,
-                                     "returncode": None, "killed": False}
-            say(f"gpu-check: {f} in its own process, budget {share} s")
-            t0 = time.perf_counter()
-            try:
-                done = subprocess.run(_child_argv(f, args, share, part), env=env,
-                                      timeout=limit, check=False)
-                child["returncode"] = done.returncode
-            except subprocess.TimeoutExpired:
-                child["killed"] = True
-            except OSError as err:
-                child["error"] = _error(err)
-            child["seconds"] = round(time.perf_counter() - t0, 1)
-            data = _load(part)
-            child["complete"] = bool(data and data.get("complete"))
-            record["children"].append(child)
-            if data is None:
-                record["errors"].append(f"{f}: its process left no record "
-                                        f"(returncode {child['returncode']}, killed "
-                                        f"{child['killed']})")
-                record["machine"]["frameworks"][f] = {"version": None,
-                                                      "why": "its process left no record"}
-            else:
-                _merge(record, f, data, child)
-            record["seconds"] = round(time.perf_counter() - started, 1)
-            _write(args.out, record)
+    stopped = False
+    for i, f in enumerate(frameworks):
+        if stopped:
+            record["errors"].append(f"{f}: not run (gpu-check was terminated)")
+            continue
+        left = args.budget - (time.perf_counter() - started)
+        share = max(1, int(left / (len(frameworks) - i)))
+        # the whole run ends by budget x (1 + GRACE[1]) + GRACE[0] at the latest
+        limit = min(share * (1 + GRACE[1]), args.budget * (1 + GRACE[1])
+                    - (time.perf_counter() - started)) + GRACE[0]
+        # beside --out, so that if this process is killed too, the child's part is there
+        part = args.out.with_name(f"{args.out.name}.{f}.part")
+        child: dict[str, Any] = {"framework": f, "budget": share, "kill_after": limit,
+                                 "returncode": None, "killed": False, "running": True,
+                                 "part": str(part)}
+        record["children"].append(child)
+        _write(args.out, record)
+        say(f"gpu-check: {f} in its own process, budget {share} s")
+        t0 = time.perf_counter()
+        try:
+            done = subprocess.run(_child_argv(f, args, share, part), env=env,
+                                  timeout=limit, check=False)
+            child["returncode"] = done.returncode
+        except subprocess.TimeoutExpired:
+            child["killed"] = True
+        except _Terminated:  # subprocess.run has killed the child
+            child["killed"] = stopped = True
+        except OSError as err:
+            child["error"] = _error(err)
+        child["seconds"] = round(time.perf_counter() - t0, 1)
+        data = _load(part)
+        child["complete"] = bool(data and data.get("complete"))
+        del child["running"], child["part"]
+        if data is None:
+            record["errors"].append(f"{f}: its process left no record "
+                                    f"(returncode {child['returncode']}, killed "
+                                    f"{child['killed']})")
+            record["machine"]["frameworks"][f] = {"version": None,
+                                                  "why": "its process left no record"}
+        else:
+            _merge(record, f, data, child)
+        record["seconds"] = round(time.perf_counter() - started, 1)
+        _write(args.out, record)
+        part.unlink(missing_ok=True)
     gpu = any(c.get("mode") == "gpu" for c in record["children"])
     record["mode"] = "gpu" if gpu else "cpu"
     if gpu or args.device == "gpu":
@@ -796,6 +825,14 @@ class _Parser(argparse.ArgumentParser):
 
 class _BadInput(Exception):
     pass
+
+
+class _Terminated(BaseException):
+    """SIGTERM while the children run: the running child is killed, its part kept."""
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise _Terminated(f"signal {signum}")
 
 
 def _names(text: str) -> list[str]:
@@ -882,7 +919,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     layers = QUICK_LAYERS[:1] if args.quick else LAYERS
     try:
         if len(frameworks) > 1 and not args.in_process:
-            record = _isolated(frameworks, args, configs, layers, say)
+            before = signal.signal(signal.SIGTERM, _terminate)
+            try:
+                record = _isolated(frameworks, args, configs, layers, say)
+            finally:
+                signal.signal(signal.SIGTERM, before)
         else:
             record = check(frameworks, args.device, configs, layers,
                            1 if args.quick else args.repeat, progress=say,

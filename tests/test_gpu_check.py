@@ -360,6 +360,7 @@ def test_the_cpu_table():
             for b, ms, ok, note in [("numpy", 2.0, True, ""), ("torch", 1.25, False, ""),
                                     ("jax", None, None, "JAX <refuses>")]]
     page = gpu_check.cpu_table(rows)
-    assert "<th>numpy ms</th><th>torch ms</th><th>jax ms</th>" in page
+    assert "<th>numpy ms</th><th>PyTorch ms</th><th>JAX ms</th>" in page
+    assert "<td>δx</td>" in page and "d_x" not in page  # the book's notation
     assert ("<td>2.00</td><td>1.25 <b>(wrong)</b></td><td>n/a: JAX &lt;refuses&gt;</td>"
             in page)

@@ -1025,7 +1025,7 @@ def render(data: dict[str, Any]) -> str:
     keys = list(dict.fromkeys((r["layer"], r["quantity"], r["method"]) for r in timings))
     tbody = []
     for layer, quantity, method in keys:
-        cells = [esc(layer), esc(quantity), esc(method)]
+        cells = [esc(layer), _symbol(quantity), esc(method)]
         for backend, dev in columns:
             r = cell.get((layer, quantity, method, backend, dev))
             if r is None or r.get("ms") is None:
@@ -1070,6 +1070,14 @@ def recorded_section(data: dict[str, Any] | None) -> str:
         "each the best of the run's repeats, synchronised, inputs already on the device.)</p>"
 
 
+# the book's notation for the quantities, and the frameworks' own names
+NAMES = {"numpy": "numpy", "tensorflow": "TensorFlow", "torch": "PyTorch", "jax": "JAX"}
+
+
+def _symbol(quantity: str) -> str:
+    return {"y": "y", "d_x": "δx", "d_w": "δw"}.get(quantity, html.escape(quantity))
+
+
 def cpu_table(rows: Sequence[dict[str, Any]]) -> str:
     """HTML for :func:`time_methods` rows on the CPU: quantity x backend, milliseconds."""
     esc = html.escape
@@ -1078,7 +1086,7 @@ def cpu_table(rows: Sequence[dict[str, Any]]) -> str:
     cell = {(r["quantity"], r["method"], r["backend"]): r for r in rows}
     body = []
     for quantity, method in keys:
-        cells = [esc(quantity), esc(method)]
+        cells = [_symbol(quantity), esc(method)]
         for b in backends:
             r = cell.get((quantity, method, b))
             if r is None or r.get("ms") is None:
@@ -1086,7 +1094,7 @@ def cpu_table(rows: Sequence[dict[str, Any]]) -> str:
             else:
                 cells.append(f"{r['ms']:.2f}" + ("" if r["agrees"] else " <b>(wrong)</b>"))
         body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    heads = ["quantity", "method"] + [f"{esc(b)} ms" for b in backends]
+    heads = ["quantity", "method"] + [f"{NAMES.get(b, esc(b))} ms" for b in backends]
     return ("<table class='convlab-verify convlab-frameworks-cpu'><thead><tr>"
             + "".join(f"<th>{h}</th>" for h in heads) + "</tr></thead><tbody>"
             + "".join(body) + "</tbody></table>")

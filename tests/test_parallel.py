@@ -146,6 +146,8 @@ def test_a_forked_child_starts_its_own_threads(rng, monkeypatch):
     read, write = os.pipe()
     with warnings.catch_warnings():  # Python 3.12+ warns that forking a threaded process
         warnings.simplefilter("ignore", DeprecationWarning)
+        # and so does JAX, when another test of this worker loaded it; the child runs numpy
+        warnings.filterwarnings("ignore", r"os\.fork\(\) was called", RuntimeWarning)
         pid = os.fork()
     if pid == 0:  # the child: a conv2d on threads of its own, then report
         ok = np.allclose(convlab.conv2d(x, w, 1, "SAME"), want)

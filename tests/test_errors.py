@@ -14,6 +14,7 @@ with placeholders: ``{x}`` is the input (``input``, or ``input_sizes`` /
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 from typing import Any
@@ -480,3 +481,20 @@ def test_every_case_id_is_unique():
 def test_a_dtype_name_numpy_cannot_read_is_refused_in_convlab_words(name: str) -> None:
     with pytest.raises(TypeError, match=r"dtype must be 'float16', 'float32' or 'float64'"):
         convlab.verify((1, 3, 3, 1), (2, 2, 1, 1), 1, "VALID", dtype=name)
+
+
+def test_every_backend_raises_one_device_error_with_its_own_reason(ctf, ctorch, cjax):
+    """One class to catch, whichever framework was asked for a GPU it doesn't see."""
+    from convlab import _checks
+
+    for module, who in ((ctf, "TensorFlow"), (ctorch, "PyTorch"), (cjax, "JAX")):
+        assert module.DeviceUnavailableError is _checks.DeviceUnavailableError
+        assert module.resolve_device("CPU") == "cpu"
+        with pytest.raises(ValueError, match=r"device must be 'auto', 'cpu' or 'gpu', got 'tpu'"):
+            module.resolve_device("tpu")
+        if not module.gpu_available():
+            with pytest.raises(_checks.DeviceUnavailableError, match=f"{who} sees no GPU"):
+                module.resolve_device("gpu")
+            assert module.resolve_device("auto") == "cpu"
+    verify_module = importlib.import_module("convlab.verify")  # convlab.verify: the function
+    assert verify_module.DeviceUnavailableError is _checks.DeviceUnavailableError

@@ -12,7 +12,7 @@ of two of them overflows numpy's int64.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -463,3 +463,23 @@ def gradients(
     dy = rank4("out_backprop", tuple(dy_shape), LAYOUT[conv.data_format])
     _out_backprop_matches(conv, dy, {"dy": "out_backprop", "filters": "filters"}, "input")
     return conv
+
+
+class DeviceUnavailableError(RuntimeError):
+    """``device="gpu"`` was asked for but the framework sees no GPU."""
+
+
+def device(value: Any, gpu_seen: Callable[[], bool], none_seen: str) -> str:
+    """Return ``"cpu"`` or ``"gpu"`` for ``device="auto" | "cpu" | "gpu"`` (any case).
+
+    ``gpu_seen()`` says whether the framework sees a GPU; ``none_seen`` is the message
+    of the :class:`DeviceUnavailableError` raised for ``"gpu"`` without one.
+    """
+    if not isinstance(value, str) or value.lower() not in ("auto", "cpu", "gpu"):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'gpu', got {value!r}")
+    value = value.lower()
+    if value == "auto":
+        return "gpu" if gpu_seen() else "cpu"
+    if value == "gpu" and not gpu_seen():
+        raise DeviceUnavailableError(none_seen)
+    return value

@@ -102,8 +102,7 @@ _FLOAT64 = np.dtype(np.float64)
 _ACCEPTED = "float16, float32 or float64 values"
 
 
-class DeviceUnavailableError(RuntimeError):
-    """``device="gpu"`` was asked for but JAX sees no GPU."""
+DeviceUnavailableError = _checks.DeviceUnavailableError
 
 
 _tf32 = {"allowed": False}
@@ -141,18 +140,12 @@ def gpu_available() -> bool:
 
 def resolve_device(device: str = "auto") -> str:
     """Return ``"cpu"`` or ``"gpu"`` for ``device="auto" | "cpu" | "gpu"``."""
-    if not isinstance(device, str) or device.lower() not in ("auto", "cpu", "gpu"):
-        raise ValueError(f"device must be 'auto', 'cpu' or 'gpu', got {device!r}")
-    device = device.lower()
-    if device == "auto":
-        return "gpu" if gpu_available() else "cpu"
-    if device == "gpu" and not gpu_available():
-        raise DeviceUnavailableError(
-            "device='gpu' but JAX sees no GPU (jax.devices('gpu') finds none); use "
-            "device='cpu' or 'auto', or install a CUDA build of JAX on a machine with an "
-            "NVIDIA GPU"
-        )
-    return device
+    return _checks.device(
+        device, gpu_available,
+        "device='gpu' but JAX sees no GPU (jax.devices('gpu') finds none); use "
+        "device='cpu' or 'auto', or install a CUDA build of JAX on a machine with an "
+        "NVIDIA GPU",
+    )
 
 
 def as_numpy(value: Any) -> np.ndarray:

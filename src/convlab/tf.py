@@ -79,8 +79,7 @@ class TensorFlowUnsupportedError(NotImplementedError):
     """TensorFlow has no kernel for this configuration on this device."""
 
 
-class DeviceUnavailableError(RuntimeError):
-    """``device="gpu"`` was asked for but TensorFlow sees no GPU."""
+DeviceUnavailableError = _checks.DeviceUnavailableError
 
 
 _tf32 = {"allowed": False, "applied": False}
@@ -105,18 +104,12 @@ def gpu_available() -> bool:
 
 def resolve_device(device: str = "auto") -> str:
     """Return ``"cpu"`` or ``"gpu"`` for ``device="auto" | "cpu" | "gpu"``."""
-    if not isinstance(device, str) or device.lower() not in ("auto", "cpu", "gpu"):
-        raise ValueError(f"device must be 'auto', 'cpu' or 'gpu', got {device!r}")
-    device = device.lower()
-    if device == "auto":
-        return "gpu" if gpu_available() else "cpu"
-    if device == "gpu" and not gpu_available():
-        raise DeviceUnavailableError(
-            "device='gpu' but TensorFlow sees no GPU (tf.config.list_physical_devices('GPU') "
-            "is empty); use device='cpu' or 'auto', or install 'tensorflow[and-cuda]' on a "
-            "machine with an NVIDIA GPU"
-        )
-    return device
+    return _checks.device(
+        device, gpu_available,
+        "device='gpu' but TensorFlow sees no GPU (tf.config.list_physical_devices('GPU') "
+        "is empty); use device='cpu' or 'auto', or install 'tensorflow[and-cuda]' on a "
+        "machine with an NVIDIA GPU",
+    )
 
 
 def _tf_reason(err: Exception) -> str:

@@ -101,8 +101,7 @@ __all__ = [
 ]
 
 
-class DeviceUnavailableError(RuntimeError):
-    """``device="gpu"`` was asked for but PyTorch sees no GPU."""
+DeviceUnavailableError = _checks.DeviceUnavailableError
 
 
 _tf32 = {"allowed": False, "applied": False}
@@ -132,18 +131,12 @@ def gpu_available() -> bool:
 
 def resolve_device(device: str = "auto") -> str:
     """Return ``"cpu"`` or ``"gpu"`` for ``device="auto" | "cpu" | "gpu"``."""
-    if not isinstance(device, str) or device.lower() not in ("auto", "cpu", "gpu"):
-        raise ValueError(f"device must be 'auto', 'cpu' or 'gpu', got {device!r}")
-    device = device.lower()
-    if device == "auto":
-        return "gpu" if gpu_available() else "cpu"
-    if device == "gpu" and not gpu_available():
-        raise DeviceUnavailableError(
-            "device='gpu' but PyTorch sees no GPU (torch.cuda.is_available() is False); "
-            "use device='cpu' or 'auto', or install a CUDA build of PyTorch on a machine "
-            "with an NVIDIA GPU"
-        )
-    return device
+    return _checks.device(
+        device, gpu_available,
+        "device='gpu' but PyTorch sees no GPU (torch.cuda.is_available() is False); "
+        "use device='cpu' or 'auto', or install a CUDA build of PyTorch on a machine "
+        "with an NVIDIA GPU",
+    )
 
 
 def _device(device: str) -> torch.device:

@@ -224,7 +224,9 @@ def _extra(fn) -> tuple[int, int]:
     Config(8, 14, 14, 256, 256, 3, 3, (1, 1), (2, 2), "SAME"),  # the filter is the largest
     Config(4, 28, 28, 32, 32, 3, 3, (1, 1), (1, 1), "SAME"),  # small: the floor is the bound
     Config(1, 112, 112, 3, 32, 7, 7, (2, 2), (1, 1), "SAME"),  # few channels: col2im d_x
-], ids=["3x3", "3x3-s2", "3x3-d2", "small", "stem"])
+    # y by filter rows, where the products (C_out wide) are wider than the strips
+    Config(2, 64, 64, 16, 512, 3, 1, (1, 1), (1, 1), "SAME"),
+], ids=["3x3", "3x3-s2", "3x3-d2", "small", "stem", "3x1-wide-out"])
 def test_extra_memory_stays_within_the_bound(cfg, rng):
     # the bound: twice the largest array given or returned, or _engine._FLOOR if larger.
     # An im2col of the whole batch would take KH*KW = 9 times the input; d_w comes

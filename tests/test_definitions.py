@@ -163,6 +163,7 @@ def test_the_grid_takes_every_path_of_the_engine(rng, monkeypatch):
     plan, col2im, by_taps, gather = (
         _engine._plan, _engine._backprop_input_col2im,
         _engine._backprop_input_taps, _engine._gather_geometry)
+    tap_rows = _engine._conv2d_tap_rows
     tiled = [0]  # calls of _tiles
 
     def spy_tiles(conv, channels, plan):
@@ -177,6 +178,10 @@ def test_the_grid_takes_every_path_of_the_engine(rng, monkeypatch):
     def spy_taps(*args):
         seen.add("im2col tap by tap")
         return taps(*args)
+
+    def spy_tap_rows(*args):
+        seen.add("y by filter rows")
+        return tap_rows(*args)
 
     def spy_padded_rows(x, conv, rows, scratch):
         band = padded_rows(x, conv, rows, scratch)
@@ -208,6 +213,7 @@ def test_the_grid_takes_every_path_of_the_engine(rng, monkeypatch):
         return found
 
     for name, spy in [("_tiles", spy_tiles), ("_taps", spy_taps),
+                      ("_conv2d_tap_rows", spy_tap_rows),
                       ("_padded_rows", spy_padded_rows), ("_plan", spy_plan),
                       ("_backprop_input_col2im", spy_col2im),
                       ("_backprop_input_taps", spy_by_taps),
@@ -234,6 +240,7 @@ def test_the_grid_takes_every_path_of_the_engine(rng, monkeypatch):
         "im2col tap by tap", "rows of x as they are", "padded rows", "several threads",
         "one thread", "d_w on one thread for its memory", "y in one product",
         "d_w in one product", "d_x by col2im", "d_x tap by tap", "d_x by the gather",
+        "y by filter rows",
     }
 
 

@@ -7,7 +7,7 @@ import pytest
 
 import convlab
 from _support import Config
-from convlab import _engine, _parallel
+from convlab import _checks, _engine, _parallel
 
 MIB = 1 << 20
 
@@ -104,3 +104,33 @@ def test_d_x_at_stride_1_is_the_forward_conv_of_dy_with_the_turned_filter(
     assert (found != [] and found[-1] is not None) == gathers
     want = convlab.grad_input_via_conv2d(cfg.input_shape, w, dy, *cfg.args())
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(("kernel", "strides", "c_in", "dtype", "rows"), [
+    ((3, 3), (1, 1), 16, np.float32, True),
+    ((3, 3), (1, 2), 64, np.float32, True),  # the width's stride is in the strips
+    ((3, 1), (1, 1), 32, np.float32, True),
+    ((3, 3), (2, 1), 64, np.float32, False),  # height stride: rows are not offsets
+    ((1, 3), (1, 1), 64, np.float32, False),  # one filter row: nothing to share
+    ((3, 3), (1, 1), 15, np.float32, False),  # a row of channels under a cache line
+    ((3, 3), (1, 1), 8, np.float64, True),
+    ((3, 3), (1, 1), 16, np.float16, True),  # sums in float32
+])
+def test_y_takes_filter_rows_at_height_stride_1_with_a_cache_line_of_channels(
+        kernel, strides, c_in, dtype, rows, rng, monkeypatch):
+    cfg = Config(2, 9, 10, c_in, 8, *kernel, strides, (1, 1), "SAME")
+    x, w, _ = cfg.arrays(rng, dtype)
+    conv = _checks.forward(cfg.input_shape, dtype, cfg.filter_shape, dtype, *cfg.args())
+    tile = (slice(0, 2), slice(0, conv.h.out))
+    assert _engine._by_tap_rows(conv, tile, _engine._FLOOR) == rows
+    # and the padded rows must fit in half the allowance
+    assert not _engine._by_tap_rows(conv, tile, 2 * _engine._band_bytes(conv, tile, 2) - 1)
+    taken = []
+    real = _engine._conv2d_tap_rows
+    monkeypatch.setattr(_engine, "_conv2d_tap_rows",
+                        lambda *a: (taken.append(1), real(*a))[1])
+    got = convlab.conv2d(x, w, *cfg.args())
+    assert bool(taken) == rows
+    want = convlab.definitions.conv2d(conv, x.astype(np.float64), w.astype(np.float64))
+    np.testing.assert_allclose(got, want, rtol=2e-2 if dtype == np.float16 else 1e-5,
+                               atol=2e-2 * np.abs(want).max())

@@ -238,8 +238,7 @@ def _tile_im2col(
     kh, kw, c_in, _ = conv.filter_shape
     item = _itemsize(conv)
     row = conv.w.out * kh * kw * c_in * item  # im2col bytes of an output row
-    band = (len(x[n]) * conv.w.padded * c_in * item
-            * (conv.strides[0] * (rows.stop - rows.start - 1) + conv.h.k_eff))
+    band = _band_bytes(conv, tile, len(x[n]))
     if conv.strides[0] * conv.strides[1] < kh * kw and 2 * band <= allowance:
         xp = _padded_rows(x[n], conv, rows, scratch)
         cols = windows(xp, (kh, kw), conv.strides, conv.dilations)
@@ -306,9 +305,79 @@ def _conv2d_tile(
     # BLAS packs the whole filter matrix for every product: parts as large
     # amortise that
     wanted = max(_TILE_BYTES, w_matrix.nbytes)
+    if _by_tap_rows(conv, tile, allowance):
+        _conv2d_tap_rows(x, w, conv, out, tile, wanted, allowance, scratch)
+        return
     for (m, r), im2col in _tile_im2col(x, conv, tile, wanted, allowance,
                                        scratch):
         np.matmul(im2col, w_matrix, out=out[m, r].reshape(-1, w.shape[3]))
+
+
+def _band_bytes(conv: _checks.Conv, tile: Tile, images: int) -> int:
+    """Bytes of the padded input rows that ``tile``'s windows read."""
+    rows = tile[1]
+    return (images * conv.w.padded * conv.filter_shape[2] * _itemsize(conv)
+            * (conv.strides[0] * (rows.stop - rows.start - 1) + conv.h.k_eff))
+
+
+def _by_tap_rows(conv: _checks.Conv, tile: Tile, allowance: int) -> bool:
+    """Whether ``_conv2d_tap_rows`` computes the tile: at height stride 1,
+    with more than one tap row and channels enough to fill a cache line,
+    where the padded rows fit in half the allowance."""
+    kh, _, c_in, _ = conv.filter_shape
+    images = tile[0].stop - tile[0].start
+    return (conv.strides[0] == 1 and kh > 1
+            and c_in * _itemsize(conv) >= 64
+            and 2 * _band_bytes(conv, tile, images) <= allowance)
+
+
+def _conv2d_tap_rows(
+    x: np.ndarray, w: np.ndarray, conv: _checks.Conv, out: np.ndarray,
+    tile: Tile, wanted: int, allowance: int, scratch: _parallel.Scratch,
+) -> None:
+    """Write ``out``, one tile of ``y``, a filter row at a time.
+
+    At height stride 1 the windows of filter row ``a`` are the windows of
+    row 0 moved down ``d_h*a`` rows. So copy each padded row's windows
+    along the width once (``KW`` copies of the input, not ``KH*KW``): in
+    that copy, flattened to one row per (padded row, output column), the
+    rows filter row ``a`` reads start ``d_h*a*OW`` rows further on, and
+    are a matrix as they lie. Then ``y`` is the sum over ``a`` of that
+    matrix times ``w[a]`` as a ``(KW*C_in, C_out)`` matrix.
+    """
+    n, rows = tile
+    kh, kw, c_in, c_out = w.shape
+    ow, reach = conv.w.out, conv.dilations[0] * (kh - 1)
+    w_rows = w.reshape(kh, kw * c_in, c_out)
+    xp = _padded_rows(x[n], conv, rows, scratch)
+    strips = windows(xp, (1, kw), (1, conv.strides[1]),
+                     (1, conv.dilations[1]))[:, :, :, 0]
+    direct = out.dtype == xp.dtype  # else sums in xp's dtype, then cast
+    # bytes of a padded row's strips, and of an output row's strips and
+    # products (and sums)
+    strip_row = ow * kw * c_in * xp.itemsize
+    row = strip_row + ow * c_out * xp.itemsize * (1 if direct else 2)
+    budget = min(wanted, allowance - xp.nbytes) - reach * strip_row
+    part_rows = max(budget // row, 1)
+    for m, part in _cut(len(xp), rows.stop - rows.start, part_rows):
+        for image in range(m.start, m.stop):
+            span = slice(part.start, part.stop + reach)
+            strip = scratch.empty(
+                "im2col", (span.stop - span.start, ow, kw, c_in), xp.dtype)
+            np.copyto(strip, strips[image, span])
+            flat = strip.reshape(-1, kw * c_in)
+            count = (part.stop - part.start) * ow
+            target = out[image, part].reshape(-1, c_out)
+            sums = target if direct else scratch.empty(
+                "sums", target.shape, xp.dtype)
+            np.matmul(flat[:count], w_rows[0], out=sums)
+            product = scratch.empty("product", sums.shape, xp.dtype)
+            for a in range(1, kh):
+                start = conv.dilations[0] * a * ow
+                np.matmul(flat[start:start + count], w_rows[a], out=product)
+                sums += product
+            if not direct:
+                target[...] = sums
 
 
 def conv2d_backprop_input(

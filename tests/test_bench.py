@@ -8,6 +8,7 @@ import itertools
 import json
 import os
 import time
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -332,3 +333,24 @@ def test_run_in_process_uses_the_kernels_asked_for(ctf, onednn):
     assert kernels.startswith("oneDNN" if onednn else "stock Eigen"), kernels
     dilated = bench.routes(result.rows, bench.QUICK_LAYERS[-1].name)
     assert (dilated["autodiff"] is not None) == onednn  # oneDNN computes float32 dilation
+
+
+def test_two_ways_take_turns_and_each_keeps_its_own_best(monkeypatch):
+    # a slow moment of the machine must hit both ways: they alternate, a turn at a time,
+    # and the first call of each turn (when the other's threads still spin) is not timed
+    clock = [0.0]
+    calls: list[str] = []
+
+    def way(name: str, seconds: float) -> Callable[[], None]:
+        def call() -> None:
+            switched = not calls or calls[-1] != name
+            calls.append(name)
+            clock[0] += 100.0 if switched else seconds  # slow right after a switch
+        return call
+
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(bench.time, "sleep", lambda s: None)
+    a, b = bench._in_turns(way("a", 2.0), way("b", 3.0), pause=0.1, turn=5.0, turns=4)
+    assert (a, b) == (2.0, 3.0)
+    runs = [name for k, name in enumerate(calls) if k == 0 or calls[k - 1] != name]
+    assert runs == ["a", "b", "a", "b"]

@@ -250,8 +250,8 @@ def _tile_im2col(
         part_rows = min(wanted, allowance) // row
         for m, r in _cut(len(images), rows.stop - rows.start, part_rows):
             part = range(rows.start, rows.stop)[r]
-            band = slice(part.start, part.stop)
-            yield (m, r), _taps(images[m], conv, band, scratch)
+            yield (m, r), _taps(images[m], conv, slice(part.start, part.stop),
+                                scratch)
 
 
 def _require_result(

@@ -12,9 +12,11 @@ reference are checked at the end, and :meth:`Result.to_json` describes the machi
 
 Timing on a shared machine: everything runs in one process; each time is the minimum of
 ``repeat`` runs after a warm-up, taken again in each of ``rounds`` passes over the
-methods. Before each method the run pauses briefly, because OpenBLAS and TensorFlow both
-keep their worker threads spinning for a while after a call, and on a small machine a
-spinning pool of one library slows the other down.
+methods, and for the two times of each target (the numpy reference's and TensorFlow's
+native op's on the CPU) once more in turns, side by side. Before each method the run
+pauses briefly, because OpenBLAS and TensorFlow both keep their worker threads spinning
+for a while after a call, and on a small machine a spinning pool of one library slows
+the other down.
 """
 
 from __future__ import annotations
@@ -289,7 +291,8 @@ def _header(m: dict[str, Any], s: dict[str, Any]) -> str:
         f"({m['blas']}), TensorFlow {tf.get('version') or '-'}",
         f"float32; each time the best of {s['repeat']} after {s.get('warm_up_s', 0):g} s of "
         f"warm-up calls, in each of "
-        f"{s['rounds']} round(s); TensorFlow CPU kernels: {tf.get('cpu_kernels', '-')}; "
+        f"{s['rounds']} round(s), then numpy and TF's native op in turns; TensorFlow "
+        f"CPU kernels: {tf.get('cpu_kernels', '-')}; "
         f"numpy reference on {m.get('convlab_threads', 1)} thread(s)",
     ]
     if tf.get("gpus"):
@@ -466,7 +469,24 @@ def _bench_layer(layer: Layer, ctf: Any, why: str, devices: list[str], repeat: i
             if round_ == 0:
                 row.rel_err = _rel_err(row.quantity, result, ref)
         for row, fn in serial_jobs if round_ == 0 else []:  # the same call on one thread
-            row.threaded, row.serial = _threaded_and_serial(fn, pause, 2.5 * warm_up)
+            turns = 16 if _engine._plan(layer.macs, 0).threads > 1 else 8
+            row.threaded, row.serial = _threaded_and_serial(fn, pause, 2.5 * warm_up, turns)
+    # each target's two times again, side by side: numpy's and TF's native op take turns
+    for row, fn in serial_jobs:
+        native = next(((r, f, s) for r, f, s in jobs if r.backend == "tensorflow"
+                       and r.device == "cpu" and r.method == row.method
+                       and r.seconds is not None), None)
+        if native is None or row.seconds is None:
+            continue
+        tf_row, tf_fn, tf_sync = native
+
+        def tf_call(fn: Callable[[], Any] = tf_fn,
+                    sync: Callable[[Any], Any] = tf_sync) -> Any:
+            return sync(fn())
+
+        mine, theirs = _in_turns(fn, tf_call, pause, 2.5 * warm_up, 8)
+        row.seconds = min(row.seconds, mine)
+        tf_row.seconds = min(tf_row.seconds or theirs, theirs)
 
     for row, fn, _ in jobs:
         if row.backend == "numpy":
@@ -478,16 +498,30 @@ def _bench_layer(layer: Layer, ctf: Any, why: str, devices: list[str], repeat: i
     return sorted(rows, key=lambda r: order[r.quantity])
 
 
-def _threaded_and_serial(fn: Callable[[], Any], pause: float,
-                         turn: float) -> tuple[float, float]:
+def _threaded_and_serial(fn: Callable[[], Any], pause: float, turn: float,
+                         turns: int = 8) -> tuple[float, float]:
     """The best times of ``fn()`` as it is and on one thread, the two taking turns.
 
-    Taking turns, the two see the same moments of a shared machine, whose speed drifts by
-    a fifth from one second to the next. Each turn is a short run of calls whose first is
-    not timed: right after a switch, the other way's worker threads (BLAS's own, or
-    convlab's) are still spinning. Four turns each, of ``turn`` seconds or two calls.
+    See :func:`_in_turns`; ``turns`` in all, half each.
     """
-    def calls(best: float, until: float) -> float:
+    def serial() -> Any:
+        with _one_thread():
+            return fn()
+
+    return _in_turns(fn, serial, pause, turn, turns)
+
+
+def _in_turns(first: Callable[[], Any], second: Callable[[], Any], pause: float,
+              turn: float, turns: int = 8) -> tuple[float, float]:
+    """The best times of ``first()`` and ``second()``, the two taking turns.
+
+    Taking turns, the two see the same moments of a shared machine, whose speed drifts by
+    a fifth from one second to the next, and more from one minute to the next. Each turn
+    is a short run of calls whose first is not timed: right after a switch, the other's
+    worker threads (BLAS's own, TensorFlow's, or convlab's) are still spinning.
+    ``turns`` turns in all, of ``turn`` seconds or two calls each.
+    """
+    def calls(fn: Callable[[], Any], best: float, until: float) -> float:
         fn()
         while True:
             start = time.perf_counter()
@@ -498,14 +532,11 @@ def _threaded_and_serial(fn: Callable[[], Any], pause: float,
                 return best
 
     time.sleep(pause)
-    threaded = serial = float("inf")
-    for k in range(8):
-        if k % 2:
-            with _one_thread():
-                serial = calls(serial, time.perf_counter() + turn)
-        else:
-            threaded = calls(threaded, time.perf_counter() + turn)
-    return threaded, serial
+    bests = [float("inf"), float("inf")]
+    for k in range(turns):
+        bests[k % 2] = calls((first, second)[k % 2], bests[k % 2],
+                             time.perf_counter() + turn)
+    return bests[0], bests[1]
 
 
 @contextmanager

@@ -624,9 +624,10 @@ def _backprop_filter_tile(
     bytes the thread may spend on the tile's padded rows and im2col parts.
     """
     kh, kw, c_in, c_out = conv.filter_shape
+    first = not scratch.totals("dw")  # the thread's first tile of the call
     dw = scratch.total("dw", (kh, kw, c_in, c_out), _compute(dy[:0]).dtype)
-    # numpy's matmul cannot add into its output: each part's product goes
-    # through a buffer
+    # numpy's matmul cannot add into its output: each part's product after
+    # the thread's first goes through a buffer
     product = scratch.empty("product", dw.shape, dw.dtype)
     n, rows = tile
     dy_n = dy[n, rows]
@@ -635,5 +636,8 @@ def _backprop_filter_tile(
     for (m, r), im2col in _tile_im2col(x, conv, tile, wanted, budget,
                                        scratch):
         dy_rows = _compute(dy_n[m, r]).reshape(-1, c_out)
-        np.matmul(im2col.T, dy_rows, out=product.reshape(-1, c_out))
-        dw += product
+        out = dw if first else product
+        np.matmul(im2col.T, dy_rows, out=out.reshape(-1, c_out))
+        if not first:
+            dw += product
+        first = False

@@ -84,6 +84,30 @@ def test_d_x_adds_along_rows_when_a_row_of_channels_is_under_a_cache_line(
     assert set(taken) == {way}
 
 
+@pytest.mark.parametrize(("shared", "most_bytes", "blocks"), [
+    (False, None, 1),  # alone: one product a tap for all 8 images
+    (True, None, 8),  # shared by 2 threads: four blocks or more each
+    (False, 3 * 16 * 16 * 32 * 4, 8),  # alone, with memory for one image
+])
+def test_d_x_scatters_in_as_few_blocks_as_memory_allows_unless_shared(
+        shared, most_bytes, blocks, rng, monkeypatch):
+    monkeypatch.setenv("CONVLAB_NUM_THREADS", "2")
+    if shared:
+        monkeypatch.setattr(_engine, "_THREAD_MACS", 1)
+    if most_bytes is not None:
+        monkeypatch.setattr(_engine, "_MAX_BLOCK", most_bytes)
+    cfg = Config(8, 16, 16, 32, 32, 3, 3, (2, 2), (1, 1), "SAME")  # stride 2: taps
+    _, w, dy = cfg.arrays(rng, np.float64)
+    run, seen = _parallel.run, []
+    monkeypatch.setattr(_parallel, "run", lambda work, items, most=None: (
+        seen.append(list(items)), run(work, items, most))[1])
+    got = convlab.conv2d_backprop_input(cfg.input_shape, w, dy, *cfg.args())
+    assert len(seen) == 1 and len(seen[0]) == blocks
+    assert sum(n.stop - n.start for n in seen[0]) == 8
+    want = convlab.grad_input_via_conv2d(cfg.input_shape, w, dy, *cfg.args())
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize(("strides", "padding", "c_in", "gathers"), [
     ((1, 1), "SAME", 16, True),
     ((1, 1), "VALID", 32, True),

@@ -424,10 +424,13 @@ def conv2d_backprop_input(
         block, row = _backprop_input_col2im, ow * kh * kw * c_in * w.itemsize
     else:  # one tap's products
         block, row = _backprop_input_taps, ow * c_in * w.itemsize
-    # an image's sums and its output rows' products; four blocks or more a
-    # thread
+    # an image's sums and its output rows' products. Shared, four blocks or
+    # more a thread, so a core the machine slows down takes fewer; alone, as
+    # few as memory allows: products of more rows run faster in BLAS (10-30%
+    # less time measured on 2-16 images, 2 cores)
+    shares = 4 * plan.threads if plan.threads > 1 else 1
     per_block = min(plan.allowance // (image + oh * row),
-                    -(-n_batch // (4 * plan.threads)))
+                    -(-n_batch // shares))
     blocks = _blocks(n_batch, 1, max(per_block, 1))
     _parallel.run(
         lambda n, scratch: block(

@@ -163,8 +163,8 @@ def test_the_grid_takes_every_path_of_the_engine(rng, monkeypatch):
     plan, col2im, by_taps, gather = (
         _engine._plan, _engine._backprop_input_col2im,
         _engine._backprop_input_taps, _engine._gather_geometry)
-    tap_rows = _engine._conv2d_tap_rows
-    tiled = [0]  # calls of _tiles
+    tap_rows = _engine._tap_row_strips
+    tiled, calling = [0], [""]  # calls of _tiles; the quantity being computed
 
     def spy_tiles(conv, channels, plan):
         tiled[0] += 1
@@ -180,7 +180,7 @@ def test_the_grid_takes_every_path_of_the_engine(rng, monkeypatch):
         return taps(*args)
 
     def spy_tap_rows(*args):
-        seen.add("y by filter rows")
+        seen.add(f"{calling[0]} by filter rows")
         return tap_rows(*args)
 
     def spy_padded_rows(x, conv, rows, scratch):
@@ -213,7 +213,7 @@ def test_the_grid_takes_every_path_of_the_engine(rng, monkeypatch):
         return found
 
     for name, spy in [("_tiles", spy_tiles), ("_taps", spy_taps),
-                      ("_conv2d_tap_rows", spy_tap_rows),
+                      ("_tap_row_strips", spy_tap_rows),
                       ("_padded_rows", spy_padded_rows), ("_plan", spy_plan),
                       ("_backprop_input_col2im", spy_col2im),
                       ("_backprop_input_taps", spy_by_taps),
@@ -226,21 +226,22 @@ def test_the_grid_takes_every_path_of_the_engine(rng, monkeypatch):
         for threads in THREADS:
             for budget in BUDGETS:
                 with _settings(monkeypatch, threads, budget):
-                    before = tiled[0]
+                    before, calling[0] = tiled[0], "y"
                     convlab.conv2d(x, w, *args)
                     if tiled[0] == before:
                         seen.add("y in one product")
-                    before = tiled[0]
+                    before, calling[0] = tiled[0], "d_w"
                     convlab.conv2d_backprop_filter(x, cfg.filter_shape, dy, *args)
                     if tiled[0] == before:
                         seen.add("d_w in one product")
+                    calling[0] = "d_x"
                     convlab.conv2d_backprop_input(cfg.input_shape, w, dy, *args)
     assert seen == {
         "tiles of whole images", "tiles of rows", "tiles of several images",
         "im2col tap by tap", "rows of x as they are", "padded rows", "several threads",
         "one thread", "d_w on one thread for its memory", "y in one product",
         "d_w in one product", "d_x by col2im", "d_x tap by tap", "d_x by the gather",
-        "y by filter rows",
+        "y by filter rows", "d_w by filter rows", "d_x by filter rows",
     }
 
 

@@ -140,7 +140,7 @@ def test_d_x_at_stride_1_is_the_forward_conv_of_dy_with_the_turned_filter(
     ((3, 3), (1, 1), 8, np.float64, True),
     ((3, 3), (1, 1), 16, np.float16, True),  # sums in float32
 ])
-def test_y_takes_filter_rows_at_height_stride_1_with_a_cache_line_of_channels(
+def test_y_and_d_w_take_filter_rows_at_height_stride_1_with_a_cache_line_of_channels(
         kernel, strides, c_in, dtype, rows, rng, monkeypatch):
     cfg = Config(2, 9, 10, c_in, 8, *kernel, strides, (1, 1), "SAME")
     x, w, _ = cfg.arrays(rng, dtype)
@@ -150,11 +150,20 @@ def test_y_takes_filter_rows_at_height_stride_1_with_a_cache_line_of_channels(
     # and the padded rows must fit in half the allowance
     assert not _engine._by_tap_rows(conv, tile, 2 * _engine._band_bytes(conv, tile, 2) - 1)
     taken = []
-    real = _engine._conv2d_tap_rows
-    monkeypatch.setattr(_engine, "_conv2d_tap_rows",
+    real = _engine._tap_row_strips
+    monkeypatch.setattr(_engine, "_tap_row_strips",
                         lambda *a: (taken.append(1), real(*a))[1])
     got = convlab.conv2d(x, w, *cfg.args())
     assert bool(taken) == rows
     want = convlab.definitions.conv2d(conv, x.astype(np.float64), w.astype(np.float64))
+    np.testing.assert_allclose(got, want, rtol=2e-2 if dtype == np.float16 else 1e-5,
+                               atol=2e-2 * np.abs(want).max())
+    # d_w takes the same copy, both images in one product a filter row
+    taken.clear()
+    dy = rng.standard_normal(conv.output_shape).astype(dtype)
+    got = convlab.conv2d_backprop_filter(x, w.shape, dy, *cfg.args())
+    assert bool(taken) == rows
+    want = convlab.definitions.conv2d_backprop_filter(conv, x.astype(np.float64),
+                                                      dy.astype(np.float64))
     np.testing.assert_allclose(got, want, rtol=2e-2 if dtype == np.float16 else 1e-5,
                                atol=2e-2 * np.abs(want).max())

@@ -23,8 +23,9 @@ from convlab.definitions import windows
 # matrices, and the windows as a matrix (im2col) hold KH*KW copies of the
 # input. So the output is cut into tiles (_tiles), which threads may share
 # (convlab._parallel): each copies a tile's windows into im2col rows (from its
-# padded input rows, or tap by tap from x: _tile_im2col) and multiplies them,
-# a part at a time. A part is up to 2 MiB, to stay in the core's cache, or the
+# padded input rows, or tap by tap from x: _tile_im2col; at height stride 1,
+# a filter row at a time: _tap_row_strips) and multiplies them, a part at a
+# time. A part is up to 2 MiB, to stay in the core's cache, or the
 # filter matrix's size when that is larger, because BLAS packs the whole
 # filter matrix for every product.
 #
@@ -331,53 +332,63 @@ def _by_tap_rows(conv: _checks.Conv, tile: Tile, allowance: int) -> bool:
             and 2 * _band_bytes(conv, tile, images) <= allowance)
 
 
+def _tap_row_strips(
+    x: np.ndarray, conv: _checks.Conv, tile: Tile, wanted: int,
+    allowance: int, per_row: int, scratch: _parallel.Scratch,
+) -> Iterator[tuple[Tile, np.ndarray, list[int]]]:
+    """A tile's windows a filter row at a time: ``(part, strips, starts)``.
+
+    At height stride 1 the windows of filter row ``a`` are the windows of
+    row 0 moved down ``d_h*a`` rows. So copy each padded row's windows
+    along the width once (``KW`` copies of the input, not ``KH*KW``):
+    ``strips``, ``(images, rows, KW*C_in)``, a row per (padded row, output
+    column). In an image's strips the rows filter row ``a`` reads start
+    ``starts[a] = d_h*a*OW`` rows on, and are a matrix as they lie.
+    ``per_row``: the bytes the caller spends on an output row besides.
+    """
+    n, rows = tile
+    kh, kw, c_in, _ = conv.filter_shape
+    ow, reach = conv.w.out, conv.dilations[0] * (kh - 1)
+    xp = _padded_rows(x[n], conv, rows, scratch)
+    strips = windows(xp, (1, kw), (1, conv.strides[1]),
+                     (1, conv.dilations[1]))[:, :, :, 0]
+    strip_row = ow * kw * c_in * xp.itemsize  # of a padded row
+    budget = min(wanted, allowance - xp.nbytes) - reach * strip_row
+    part_rows = max(budget // (strip_row + per_row), 1)
+    starts = [conv.dilations[0] * a * ow for a in range(kh)]
+    for m, r in _cut(len(xp), rows.stop - rows.start, part_rows):
+        span = strips[m, r.start:r.stop + reach]
+        part = scratch.empty("im2col", span.shape, xp.dtype)
+        np.copyto(part, span)
+        yield (m, r), part.reshape(len(part), -1, kw * c_in), starts
+
+
 def _conv2d_tap_rows(
     x: np.ndarray, w: np.ndarray, conv: _checks.Conv, out: np.ndarray,
     tile: Tile, wanted: int, allowance: int, scratch: _parallel.Scratch,
 ) -> None:
-    """Write ``out``, one tile of ``y``, a filter row at a time.
-
-    At height stride 1 the windows of filter row ``a`` are the windows of
-    row 0 moved down ``d_h*a`` rows. So copy each padded row's windows
-    along the width once (``KW`` copies of the input, not ``KH*KW``): in
-    that copy, flattened to one row per (padded row, output column), the
-    rows filter row ``a`` reads start ``d_h*a*OW`` rows further on, and
-    are a matrix as they lie. Then ``y`` is the sum over ``a`` of that
-    matrix times ``w[a]`` as a ``(KW*C_in, C_out)`` matrix.
-    """
-    n, rows = tile
+    """Write ``out``, one tile of ``y``, a filter row at a time: the sum
+    over ``a`` of filter row ``a``'s windows (:func:`_tap_row_strips`)
+    times ``w[a]`` as a ``(KW*C_in, C_out)`` matrix, image by image."""
     kh, kw, c_in, c_out = w.shape
-    ow, reach = conv.w.out, conv.dilations[0] * (kh - 1)
     w_rows = w.reshape(kh, kw * c_in, c_out)
-    xp = _padded_rows(x[n], conv, rows, scratch)
-    strips = windows(xp, (1, kw), (1, conv.strides[1]),
-                     (1, conv.dilations[1]))[:, :, :, 0]
-    direct = out.dtype == xp.dtype  # else sums in xp's dtype, then cast
-    # bytes of a padded row's strips, and of an output row's strips and
-    # products (and sums)
-    strip_row = ow * kw * c_in * xp.itemsize
-    row = strip_row + ow * c_out * xp.itemsize * (1 if direct else 2)
-    budget = min(wanted, allowance - xp.nbytes) - reach * strip_row
-    part_rows = max(budget // row, 1)
-    for m, part in _cut(len(xp), rows.stop - rows.start, part_rows):
-        for image in range(m.start, m.stop):
-            span = slice(part.start, part.stop + reach)
-            strip = scratch.empty(
-                "im2col", (span.stop - span.start, ow, kw, c_in), xp.dtype)
-            np.copyto(strip, strips[image, span])
-            flat = strip.reshape(-1, kw * c_in)
-            count = (part.stop - part.start) * ow
-            target = out[image, part].reshape(-1, c_out)
-            sums = target if direct else scratch.empty(
-                "sums", target.shape, xp.dtype)
-            np.matmul(flat[:count], w_rows[0], out=sums)
-            product = scratch.empty("product", sums.shape, xp.dtype)
-            for a in range(1, kh):
-                start = conv.dilations[0] * a * ow
-                np.matmul(flat[start:start + count], w_rows[a], out=product)
-                sums += product
-            if not direct:
-                target[...] = sums
+    dtype = _compute(x[:0]).dtype
+    direct = out.dtype == dtype  # else sums in dtype, then cast
+    per_row = conv.w.out * c_out * dtype.itemsize * (1 if direct else 2)
+    for (m, r), strips, starts in _tap_row_strips(
+            x, conv, tile, wanted, allowance, per_row, scratch):
+        target = out[m, r].reshape(len(strips), -1, c_out)
+        count = target.shape[1]  # output positions an image
+        sums = target if direct else scratch.empty(
+            "sums", target.shape, dtype)
+        np.matmul(strips[:, :count], w_rows[0], out=sums)
+        product = scratch.empty("product", sums.shape, dtype)
+        for a in range(1, kh):
+            np.matmul(strips[:, starts[a]:starts[a] + count], w_rows[a],
+                      out=product)
+            sums += product
+        if not direct:
+            target[...] = sums
 
 
 def conv2d_backprop_input(
@@ -623,8 +634,11 @@ def _backprop_filter_tile(
 ) -> None:
     """Add one tile's share of ``dw`` to the thread's sum.
 
-    The share is the tile's windows, transposed, times ``dy``. ``budget``: the
-    bytes the thread may spend on the tile's padded rows and im2col parts.
+    The share is the tile's windows, transposed, times ``dy``: all of them
+    (im2col rows), or where ``y`` goes a filter row at a time
+    (:func:`_by_tap_rows`), each filter row's windows for its row of
+    ``dw``. ``budget``: the bytes the thread may spend on the tile's padded
+    rows and copies.
     """
     kh, kw, c_in, c_out = conv.filter_shape
     first = not scratch.totals("dw")  # the thread's first tile of the call
@@ -636,6 +650,32 @@ def _backprop_filter_tile(
     dy_n = dy[n, rows]
     # each product writes a whole dw: parts as large amortise that
     wanted = max(_TILE_BYTES, dw.nbytes)
+    if _by_tap_rows(conv, tile, budget):
+        dw_rows = dw.reshape(kh, kw * c_in, c_out)
+        products = product.reshape(dw_rows.shape)
+        for (m, r), strips, starts in _tap_row_strips(
+                x, conv, tile, wanted, budget,
+                conv.w.out * c_out * dw.itemsize, scratch):
+            images, span, _ = strips.shape
+            count = (r.stop - r.start) * conv.w.out
+            # one product a filter row for all the part's images: the rows
+            # between one image's windows and the next's meet zeros of dy
+            dy_part = _compute(dy_n[m, r]).reshape(images, count, c_out)
+            if images > 1:
+                spaced = scratch.empty("dy", (images, span, c_out), dw.dtype)
+                spaced[:, :count] = dy_part
+                spaced[:, count:] = 0
+                dy_part = spaced
+            length = (images - 1) * span + count
+            flat = strips.reshape(-1, kw * c_in)
+            dy_flat = dy_part.reshape(-1, c_out)[:length]
+            for a, start in enumerate(starts):
+                out = dw_rows[a] if first else products[a]
+                np.matmul(flat[start:start + length].T, dy_flat, out=out)
+                if not first:
+                    dw_rows[a] += out
+            first = False
+        return
     for (m, r), im2col in _tile_im2col(x, conv, tile, wanted, budget,
                                        scratch):
         dy_rows = _compute(dy_n[m, r]).reshape(-1, c_out)

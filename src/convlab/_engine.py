@@ -9,10 +9,10 @@ results have ``conv.dtype``.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -56,7 +56,7 @@ _MIN_BLOCK, _MAX_BLOCK = 1 << 16, 1 << 40
 Tile = tuple[slice, slice]
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Plan:
     """How a call is shared: ``threads``, each with ``allowance`` bytes.
 
@@ -369,7 +369,8 @@ def _conv2d_tap_rows(
 ) -> None:
     """Write ``out``, one tile of ``y``, a filter row at a time: the sum
     over ``a`` of filter row ``a``'s windows (:func:`_tap_row_strips`)
-    times ``w[a]`` as a ``(KW*C_in, C_out)`` matrix, image by image."""
+    times ``w[a]`` as a ``(KW*C_in, C_out)`` matrix (numpy's matmul takes
+    the part's images as a stack)."""
     kh, kw, c_in, c_out = w.shape
     w_rows = w.reshape(kh, kw * c_in, c_out)
     dtype = _compute(x[:0]).dtype
@@ -468,10 +469,13 @@ def _gather_geometry(
             for ax in (conv.h, conv.w)]
     if min(min(p) for p in pads) < 0:
         return None
+    # dy's axes, padded so: built from conv's, which are checked already
+    h, w = (dataclasses.replace(ax, size=ax.out, pad_before=p[0],
+                                pad_after=p[1])
+            for ax, p in zip((conv.h, conv.w), pads, strict=True))
     kh, kw, c_in, c_out = conv.filter_shape
-    return _checks.forward(
-        conv.output_shape, dtype, (kh, kw, c_out, c_in), dtype, 1,
-        [(0, 0), *pads, (0, 0)], "NHWC", conv.dilations)
+    return _checks.Conv(conv.output_shape, (kh, kw, c_out, c_in), h, w,
+                        "NHWC", np.dtype(dtype))
 
 
 Inside = tuple[list[tuple[int, int]], list[tuple[int, int]]]

@@ -354,3 +354,33 @@ def test_two_ways_take_turns_and_each_keeps_its_own_best(monkeypatch):
     assert (a, b) == (2.0, 3.0)
     runs = [name for k, name in enumerate(calls) if k == 0 or calls[k - 1] != name]
     assert runs == ["a", "b", "a", "b"]
+
+
+def test_a_call_counts_as_shared_only_where_it_ran_on_several_threads(rng, monkeypatch):
+    # the threads target compares two calls only where the engine's rule shared one: seen
+    # in convlab._parallel.run, since a large filter's d_w stays on one thread whatever
+    # the work
+    monkeypatch.setenv("CONVLAB_NUM_THREADS", "2")
+    monkeypatch.setattr(_engine, "_THREAD_MACS", 1)
+    monkeypatch.setattr(_engine, "_FLOOR", 0)
+    run = bench._parallel.run
+    x, w = rng.standard_normal((4, 12, 12, 8)), rng.standard_normal((3, 3, 8, 8))
+    assert bench._shared(lambda: convlab.conv2d(x, w, 1, "SAME"))
+    assert bench._parallel.run is run
+    x, w = rng.standard_normal((1, 4, 4, 64)), rng.standard_normal((3, 3, 64, 64))
+    dy = rng.standard_normal((1, 4, 4, 64))
+    assert not bench._shared(lambda: convlab.conv2d_backprop_filter(x, w.shape, dy, 1, "SAME"))
+    monkeypatch.setenv("CONVLAB_NUM_THREADS", "1")
+    assert not bench._shared(lambda: convlab.conv2d(x, w, 1, "SAME"))
+    assert bench._parallel.run is run
+
+    # and the targets follow what was seen, or the rule's guess in older records
+    monkeypatch.setenv("CONVLAB_NUM_THREADS", "2")
+    layer = bench.LAYERS[3]
+    rows = [bench.Row(layer.name, q, bench.REFERENCE_METHODS[q], "numpy", "cpu", seconds=1.0,
+                      threaded=1.2, serial=1.0, shared=shared)
+            for q, shared in (("y", True), ("d_x", None), ("d_w", False))]
+    found = {t.what: t for t in bench._targets(layer, rows)}
+    assert found["y threads"].holds is False
+    assert found["d_x threads"].holds is False  # the rule shares a layer of this work
+    assert found["d_w threads"].holds is True and found["d_w threads"].note

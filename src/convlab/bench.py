@@ -130,7 +130,8 @@ class Row:
     ``peak_bytes`` is tracemalloc's peak during one call, the result included;
     ``io_bytes`` is the largest input or output. ``threaded`` and ``serial`` (numpy
     reference rows) time the call as it is and with ``CONVLAB_NUM_THREADS=1``, the two
-    taking turns call by call.
+    taking turns call by call; ``shared`` says whether the call as it is ran on more than
+    one thread (None in records from before it was kept).
     """
 
     layer: str
@@ -148,6 +149,7 @@ class Row:
     rel_err: float | None = None
     threaded: float | None = None
     serial: float | None = None
+    shared: bool | None = None
     note: str = ""
 
     @property
@@ -469,7 +471,8 @@ def _bench_layer(layer: Layer, ctf: Any, why: str, devices: list[str], repeat: i
             if round_ == 0:
                 row.rel_err = _rel_err(row.quantity, result, ref)
         for row, fn in serial_jobs if round_ == 0 else []:  # the same call on one thread
-            turns = 16 if _engine._plan(layer.macs, 0).threads > 1 else 8
+            row.shared = _shared(fn)
+            turns = 16 if row.shared else 8
             row.threaded, row.serial = _threaded_and_serial(fn, pause, 2.5 * warm_up, turns)
     # each target's two times again, side by side: numpy's and TF's native op take turns
     for row, fn in serial_jobs:
@@ -496,6 +499,26 @@ def _bench_layer(layer: Layer, ctf: Any, why: str, devices: list[str], repeat: i
     _baselines(rows)
     order = {"y": 0, "d_x": 1, "d_w": 2, ALL: 3}
     return sorted(rows, key=lambda r: order[r.quantity])
+
+
+def _shared(fn: Callable[[], Any]) -> bool:
+    """Whether ``fn()`` runs on more than one thread: what the engine's rule decided,
+    seen in :func:`convlab._parallel.run`, not guessed from the layer."""
+    threads = []
+    run = _parallel.run
+
+    def counting(work: Callable[[Any, Any], object], items: Sequence[Any],
+                 most: int | None = None) -> list[Any]:
+        scratches = run(work, items, most)
+        threads.append(len(scratches))
+        return scratches
+
+    _parallel.run = counting
+    try:
+        fn()
+    finally:
+        _parallel.run = run
+    return max(threads, default=1) > 1
 
 
 def _threaded_and_serial(fn: Callable[[], Any], pause: float, turn: float,
@@ -602,9 +625,10 @@ def _targets(layer: Layer, rows: list[Row]) -> list[Target]:
         limit = memory_limit(layer, row.io_bytes or 1)
         out.append(Target(layer.name, f"{quantity} memory", extra, round(limit, 2),
                           None if extra is None else extra <= limit))
-    shared = _engine._plan(layer.macs, 0).threads > 1
     for quantity, row in reference_rows.items():
         ratio = row.threads_ratio
+        shared = (row.shared if row.shared is not None  # older records: the rule's guess
+                  else _engine._plan(layer.macs, 0).threads > 1)
         if ratio is not None and not shared:  # the same code, and the same call
             out.append(Target(layer.name, f"{quantity} threads", ratio,
                               SWEEP_TARGETS["threads"], True, "one thread by the rule"))
